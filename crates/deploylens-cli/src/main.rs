@@ -1,0 +1,120 @@
+//! `deploylens`: deployment history from every repository's `deployment.jsonl`, as SQL,
+//! reports, metrics and answers.
+
+mod demo;
+mod ingest;
+mod output;
+mod report;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use output::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "deploylens",
+    version,
+    about = "Collects deployment events from many repositories and answers questions about them",
+    long_about = "deploylens collects the deployment events that repositories append to \
+.chora/memory/events/deployment.jsonl, validates every line, stores them as Parquet in a local \
+data directory and answers with SQL, reports, Prometheus metrics and past fixes.\n\n\
+Start with:  deploylens ingest ROOT...  then  deploylens report"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Data directory holding the Parquet store
+    #[arg(long, global = true, env = "DEPLOYLENS_DATA_DIR", default_value = deploylens_store::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Print only results and errors
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read every deployment.jsonl under the roots into the store (only what is new)
+    Ingest(ingest::IngestArgs),
+    /// Run read-only SQL over the tables `events`, `rejects` and the views
+    Sql(SqlArgs),
+    /// Run a canned query (or a summary of the main ones) over a time window
+    Report(report::ReportArgs),
+    /// Check files strictly against the event schema; exits 1 if any line fails
+    Validate(validate::ValidateArgs),
+    /// Generate a realistic demo ecosystem of repositories
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Args)]
+struct SqlArgs {
+    /// The SQL query, e.g. "SELECT repository, count(*) FROM deployments GROUP BY 1"
+    query: String,
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+fn init_logging(global: &Global) {
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = cli.global;
+    match cli.command {
+        Command::Ingest(args) => ingest::run(&g, args).await,
+        Command::Sql(args) => {
+            let engine = report::open_engine(&g.data_dir).await?;
+            let df = engine.sql(&args.query).await?;
+            let batches = df.collect().await?;
+            output::print(&batches, args.format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(args) => report::run(&g, args).await,
+        Command::Validate(args) => validate::run(&g, args),
+        Command::Demo(args) => demo::run(&g, args),
+    }
+}

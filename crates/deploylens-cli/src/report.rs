@@ -1,0 +1,79 @@
+//! `deploylens report`: the canned queries of `queries/`, over a window.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use deploylens_query::{
+    Engine, EngineOptions, Window, canned_queries, canned_query, now_us, parse_timestamp, parse_window,
+};
+
+use crate::Global;
+use crate::output::{self, Format};
+
+/// The reports shown when no name is given.
+const SUMMARY: &[&str] = &["success_rate", "duration_percentiles", "time_to_restore", "dora"];
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// A canned query (see --list); without one, a summary of the main reports
+    pub name: Option<String>,
+    /// Window length ending at --as-of: 1h, 24h, 7d, 30d, 2w, or all
+    #[arg(long, short, default_value = "7d")]
+    pub window: String,
+    /// End of the window (RFC 3339 or YYYY-MM-DD); default now
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// List the canned queries and their descriptions
+    #[arg(long)]
+    pub list: bool,
+    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn open_engine(data_dir: &Path) -> anyhow::Result<Engine> {
+    if !data_dir.join("store").exists() {
+        anyhow::bail!(
+            "no store in {}: run `deploylens ingest ROOT...` first, or point --data-dir / DEPLOYLENS_DATA_DIR at an existing one",
+            data_dir.display()
+        );
+    }
+    Engine::open(data_dir, EngineOptions::default())
+        .await
+        .with_context(|| format!("opening the store in {}", data_dir.display()))
+}
+
+pub fn window_of(window: &str, as_of: Option<&str>) -> anyhow::Result<Window> {
+    let seconds = parse_window(window).map_err(anyhow::Error::msg)?;
+    let end = match as_of {
+        Some(t) => parse_timestamp(t).map_err(anyhow::Error::msg)?,
+        None => now_us(),
+    };
+    Ok(Window::ending_at(end, seconds))
+}
+
+pub async fn run(g: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if args.list {
+        for q in canned_queries().into_iter().filter(|q| !q.is_view) {
+            println!("{:<24} {}", q.name, q.description);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let window = window_of(&args.window, args.as_of.as_deref())?;
+    let engine = open_engine(&g.data_dir).await?;
+    let names: Vec<&str> = match &args.name {
+        Some(n) => vec![n.as_str()],
+        None => SUMMARY.to_vec(),
+    };
+    for name in &names {
+        let query = canned_query(name)
+            .with_context(|| format!("no report named {name:?}; `deploylens report --list` shows them"))?;
+        let batches = engine.canned(&query, window).await?.collect().await?;
+        if names.len() > 1 && args.format == Format::Table {
+            println!("\n== {} ({}) ==", query.name, args.window);
+        }
+        output::print(&batches, args.format)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,182 @@
+//! Finding the event files under a set of roots.
+
+use std::path::{Component, Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use walkdir::WalkDir;
+
+/// Where every repository keeps its deployment events.
+pub const DEFAULT_PATTERN: &str = "**/.chora/memory/events/deployment.jsonl";
+
+/// Folders never worth walking: version control, build output, dependencies.
+const SKIPPED_DIRS: &[&str] = &[".git", "target", "node_modules"];
+
+#[derive(Debug, Clone)]
+pub struct DiscoveryOptions {
+    /// Globs matched against paths relative to each root. The default pattern is always used.
+    pub extra_patterns: Vec<String>,
+    pub follow_symlinks: bool,
+}
+
+impl Default for DiscoveryOptions {
+    fn default() -> Self {
+        DiscoveryOptions {
+            extra_patterns: Vec::new(),
+            follow_symlinks: false,
+        }
+    }
+}
+
+/// An event file and the repository its legacy records belong to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// The name of the folder that holds `.chora` (or, for other patterns, the first folder
+    /// under the root).
+    pub repository: String,
+}
+
+/// What a walk found, and what it could not read.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub files: Vec<SourceFile>,
+    pub errors: Vec<String>,
+}
+
+fn glob_set(opts: &DiscoveryOptions) -> Result<GlobSet, globset::Error> {
+    let mut builder = GlobSetBuilder::new();
+    builder.add(Glob::new(DEFAULT_PATTERN)?);
+    for p in &opts.extra_patterns {
+        builder.add(Glob::new(p)?);
+    }
+    builder.build()
+}
+
+/// Checks the patterns, so that a typo is reported before anything is read.
+pub fn check_patterns(opts: &DiscoveryOptions) -> Result<(), String> {
+    glob_set(opts)
+        .map(|_| ())
+        .map_err(|e| format!("bad --pattern: {e}"))
+}
+
+/// Walks every root. A root that is itself a file is taken as an event file. Unreadable
+/// folders are reported in [`Discovery::errors`] and the walk goes on.
+pub fn discover(roots: &[PathBuf], opts: &DiscoveryOptions) -> Discovery {
+    let mut found = Discovery::default();
+    let globs = match glob_set(opts) {
+        Ok(g) => g,
+        Err(e) => {
+            found.errors.push(format!("bad --pattern: {e}"));
+            return found;
+        }
+    };
+    for root in roots {
+        if root.is_file() {
+            found.files.push(SourceFile {
+                path: root.clone(),
+                repository: infer_repository(root, Path::new("")),
+            });
+            continue;
+        }
+        if !root.exists() {
+            found
+                .errors
+                .push(format!("{}: no such file or directory", root.display()));
+            continue;
+        }
+        let walker = WalkDir::new(root)
+            .follow_links(opts.follow_symlinks)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| !(e.file_type().is_dir() && e.depth() > 0 && is_skipped(e.file_name())));
+        for entry in walker {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    found.errors.push(e.to_string());
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
+            if globs.is_match(relative) {
+                found.files.push(SourceFile {
+                    path: entry.path().to_path_buf(),
+                    repository: infer_repository(root, relative),
+                });
+            }
+        }
+    }
+    found.files.sort();
+    found.files.dedup();
+    found
+}
+
+fn is_skipped(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|n| SKIPPED_DIRS.contains(&n))
+}
+
+/// The folder that holds `.chora`; else the first folder under the root; else the root's name.
+fn infer_repository(root: &Path, relative: &Path) -> String {
+    let parts: Vec<&str> = relative
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => s.to_str(),
+            _ => None,
+        })
+        .collect();
+    if let Some(i) = parts.iter().rposition(|p| *p == ".chora") {
+        if i > 0 {
+            return parts[i - 1].to_string();
+        }
+        return folder_name(root);
+    }
+    if parts.len() > 1 {
+        return parts[0].to_string();
+    }
+    folder_name(root)
+}
+
+fn folder_name(path: &Path) -> String {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut p = abs.as_path();
+    // A root given as the file itself: climb out of .chora/memory/events.
+    loop {
+        match p.file_name().and_then(|n| n.to_str()) {
+            Some(".chora") | Some("memory") | Some("events") | Some("deployment.jsonl") => match p.parent() {
+                Some(parent) => p = parent,
+                None => break,
+            },
+            Some(name) => return name.to_string(),
+            None => break,
+        }
+    }
+    "unknown".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infers_the_folder_holding_chora() {
+        let root = Path::new("/x/eco");
+        assert_eq!(
+            infer_repository(root, Path::new("repo-a/.chora/memory/events/deployment.jsonl")),
+            "repo-a"
+        );
+        assert_eq!(
+            infer_repository(
+                root,
+                Path::new("org/repo-b/.chora/memory/events/deployment.jsonl")
+            ),
+            "repo-b"
+        );
+        assert_eq!(
+            infer_repository(root, Path::new("repo-c/logs/deploy.jsonl")),
+            "repo-c"
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! The deployment event model: what a line of `deployment.jsonl` may say, how it is decoded and
+//! validated, and the Arrow schemas every other part of deploylens reads and writes.
+//!
+//! One line goes through [`decode_line`] and comes out either as an [`Event`] (borrowing from the
+//! line where it can) or as a [`Reject`] that says why, with a stable [`RejectReason`] code. The
+//! batch builders in [`batch`] turn those into Arrow record batches for the store.
+
+pub mod batch;
+mod decode;
+mod event;
+mod reject;
+pub mod schema;
+mod types;
+
+pub use decode::{DEFAULT_MAX_LINE_BYTES, DecodeOptions, LineOrigin, decode_line};
+pub use event::{Event, format_event_id};
+pub use reject::{Reject, RejectReason, escape_raw};
+pub use types::{DeployedBy, Environment, EventType, ParseEnumError, RepositorySource, Status};

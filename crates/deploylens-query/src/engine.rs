@@ -1,0 +1,187 @@
+//! The DataFusion session over one snapshot of the store.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::MemTable;
+use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+
+use deploylens_model::schema::{events_schema, rejects_schema};
+use deploylens_store::{StoreError, StoreSnapshot};
+
+use crate::canned::{CannedQuery, canned_queries};
+use crate::functions::{error_template_udf, fingerprint_udf};
+use crate::percentile::percentile_cont_udaf;
+use crate::window::Window;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("no canned query named {0:?}; `deploylens report --list` shows them")]
+    UnknownQuery(String),
+    #[error("view {name} in queries/views failed: {source}")]
+    View { name: String, source: DataFusionError },
+}
+
+/// Limits of a session.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// Memory for query execution, in bytes (sorts and aggregations fail past it).
+    pub memory_limit: Option<usize>,
+    pub target_partitions: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        EngineOptions {
+            memory_limit: None,
+            target_partitions: cores,
+        }
+    }
+}
+
+/// A SQL session over a snapshot of the store: `events`, `rejects`, the views and functions.
+pub struct Engine {
+    ctx: SessionContext,
+    snapshot: StoreSnapshot,
+}
+
+impl Engine {
+    /// Opens the current snapshot of a data directory (no lock: readers never block the writer).
+    pub async fn open(data_dir: &Path, opts: EngineOptions) -> Result<Engine, QueryError> {
+        let snapshot = StoreSnapshot::read(data_dir)?;
+        Engine::from_snapshot(snapshot, opts).await
+    }
+
+    pub async fn from_snapshot(snapshot: StoreSnapshot, opts: EngineOptions) -> Result<Engine, QueryError> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(opts.target_partitions.max(1))
+            .with_default_catalog_and_schema("deploylens", "public");
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = opts.memory_limit {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        ctx.register_udaf(percentile_cont_udaf());
+        ctx.register_udf(fingerprint_udf());
+        ctx.register_udf(error_template_udf());
+        ctx.register_table("events", table(&snapshot.event_files(), events_schema()).await?)?;
+        ctx.register_table(
+            "rejects",
+            table(&snapshot.reject_files(), rejects_schema()).await?,
+        )?;
+        let engine = Engine { ctx, snapshot };
+        engine.create_views().await?;
+        Ok(engine)
+    }
+
+    pub fn snapshot(&self) -> &StoreSnapshot {
+        &self.snapshot
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Views may build on each other: create them in passes until all exist.
+    async fn create_views(&self) -> Result<(), QueryError> {
+        let mut pending: Vec<CannedQuery> = canned_queries().into_iter().filter(|q| q.is_view).collect();
+        while !pending.is_empty() {
+            let mut failed = Vec::new();
+            let mut last_error = None;
+            let before = pending.len();
+            for view in pending {
+                let statement = format!("CREATE VIEW {} AS {}", view.name, strip_comments(view.sql));
+                match self.ctx.sql(&statement).await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        last_error = Some((view.name.clone(), e));
+                        failed.push(view);
+                    }
+                }
+            }
+            if failed.len() == before {
+                if let Some((name, source)) = last_error {
+                    return Err(QueryError::View { name, source });
+                }
+            }
+            pending = failed;
+        }
+        Ok(())
+    }
+
+    /// Runs read-only SQL: statements that change anything (DDL, DML, COPY, SET...) are refused.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        Ok(self.ctx.sql_with_options(sql, options).await?)
+    }
+
+    pub async fn sql_collect(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        Ok(self.sql(sql).await?.collect().await?)
+    }
+
+    /// Runs a canned query over a window.
+    pub async fn canned(&self, query: &CannedQuery, window: Window) -> Result<DataFrame, QueryError> {
+        let df = self.sql(query.sql).await?;
+        let params = ParamValues::from(vec![
+            (
+                "start",
+                ScalarValue::TimestampMicrosecond(Some(window.start_us), Some("UTC".into())),
+            ),
+            (
+                "end",
+                ScalarValue::TimestampMicrosecond(Some(window.end_us), Some("UTC".into())),
+            ),
+            ("window_days", ScalarValue::Float64(Some(window.days()))),
+        ]);
+        Ok(df.with_param_values(params)?)
+    }
+
+    pub async fn canned_by_name(&self, name: &str, window: Window) -> Result<Vec<RecordBatch>, QueryError> {
+        let query =
+            crate::canned::canned_query(name).ok_or_else(|| QueryError::UnknownQuery(name.to_string()))?;
+        Ok(self.canned(&query, window).await?.collect().await?)
+    }
+}
+
+/// SQL without its leading header comments (CREATE VIEW wants a bare query).
+fn strip_comments(sql: &str) -> String {
+    sql.lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn table(
+    files: &[std::path::PathBuf],
+    schema: SchemaRef,
+) -> Result<Arc<dyn TableProvider>, QueryError> {
+    if files.is_empty() {
+        return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
+    }
+    let mut urls = Vec::with_capacity(files.len());
+    for f in files {
+        let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        urls.push(ListingTableUrl::parse(abs.to_string_lossy())?);
+    }
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}

@@ -1,0 +1,20 @@
+//! SQL over the store, with DataFusion.
+//!
+//! [`Engine`] opens a snapshot of the data directory as the tables `events` and `rejects`,
+//! creates the views of `queries/views/` (`deployments`, ...), registers the exact
+//! `percentile_cont` and the `fingerprint` / `error_template` functions, and runs the canned
+//! queries of `queries/*.sql` with their window parameters. Ad-hoc SQL is read-only.
+
+mod canned;
+mod engine;
+mod functions;
+mod percentile;
+mod window;
+
+pub use canned::{CannedQuery, canned_queries, canned_query};
+pub use engine::{Engine, EngineOptions, QueryError};
+pub use percentile::{exact_percentile, percentile_cont_udaf};
+pub use window::{Window, now_us, parse_timestamp, parse_window};
+
+/// Re-exported so that callers format and convert results with the same Arrow.
+pub use datafusion::arrow;

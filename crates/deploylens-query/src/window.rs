@@ -1,0 +1,92 @@
+//! Time windows of the canned queries: `24h`, `7d`, `30d`... ending at now or `--as-of`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// A half-open interval `[start, end)` in UTC microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start_us: i64,
+    pub end_us: i64,
+}
+
+impl Window {
+    /// The window of `length` ending at `end_us`.
+    pub fn ending_at(end_us: i64, length_seconds: i64) -> Self {
+        Window {
+            start_us: end_us - length_seconds * 1_000_000,
+            end_us,
+        }
+    }
+
+    pub fn days(&self) -> f64 {
+        (self.end_us - self.start_us) as f64 / 86_400e6
+    }
+}
+
+/// Parses a window length such as `90m`, `24h`, `7d`, `2w`, `all` into seconds.
+pub fn parse_window(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if text == "all" {
+        // From the epoch: every event of any realistic history.
+        return Ok(i64::MAX / 2_000_000);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("window {text:?}: expected a number and a unit, such as 24h, 7d or 30d"))?;
+    let unit_seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "window {text:?}: unknown unit {unit:?}; use s, m, h, d or w (e.g. 7d)"
+            ));
+        }
+    };
+    if n <= 0 {
+        return Err(format!("window {text:?} must be longer than zero"));
+    }
+    Ok(n * unit_seconds)
+}
+
+/// Parses `--as-of`: RFC 3339 (`2025-11-15T00:00:00Z`) or a date (`2025-11-15`, midnight UTC).
+pub fn parse_timestamp(text: &str) -> Result<i64, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_micros());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(t.and_utc().timestamp_micros());
+    }
+    Err(format!(
+        "{text:?} is not a time: use RFC 3339 (2025-11-15T00:00:00Z) or a date (2025-11-15)"
+    ))
+}
+
+/// Now, in UTC microseconds.
+pub fn now_us() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows() {
+        assert_eq!(parse_window("24h"), Ok(86_400));
+        assert_eq!(parse_window("7d"), Ok(604_800));
+        assert!(parse_window("7x").unwrap_err().contains("unknown unit"));
+        assert!(parse_window("d").is_err());
+        assert_eq!(
+            parse_timestamp("2025-11-15"),
+            parse_timestamp("2025-11-15T00:00:00Z")
+        );
+        assert!(parse_timestamp("yesterday").is_err());
+    }
+}
