@@ -37,6 +37,9 @@ pub struct SourceArgs {
     /// Lines longer than this many bytes are rejected (line_too_long)
     #[arg(long, default_value_t = deploylens_model::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
+    /// Commit after this many rows (smaller commits: finer crash recovery, more files)
+    #[arg(long, hide = true)]
+    pub commit_rows: Option<usize>,
 }
 
 impl SourceArgs {

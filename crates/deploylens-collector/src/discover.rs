@@ -71,6 +71,9 @@ pub fn discover(roots: &[PathBuf], opts: &DiscoveryOptions) -> Discovery {
         }
     };
     for root in roots {
+        // Absolute paths: the same file must have the same name in every run, whatever the
+        // working directory or spelling of the root, because read positions are kept by name.
+        let root = &std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
         if root.is_file() {
             found.files.push(SourceFile {
                 path: root.clone(),

@@ -3,10 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemTable;
-use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
+use datafusion::common::DataFusionError;
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
@@ -135,21 +136,38 @@ impl Engine {
         Ok(self.sql(sql).await?.collect().await?)
     }
 
-    /// Runs a canned query over a window.
+    /// Runs a canned query over a window. The parameters are bound as literals before planning,
+    /// so they can be used anywhere (even to generate the days of a series).
     pub async fn canned(&self, query: &CannedQuery, window: Window) -> Result<DataFrame, QueryError> {
-        let df = self.sql(query.sql).await?;
-        let params = ParamValues::from(vec![
-            (
-                "start",
-                ScalarValue::TimestampMicrosecond(Some(window.start_us), Some("UTC".into())),
-            ),
-            (
-                "end",
-                ScalarValue::TimestampMicrosecond(Some(window.end_us), Some("UTC".into())),
-            ),
-            ("window_days", ScalarValue::Float64(Some(window.days()))),
-        ]);
-        Ok(df.with_param_values(params)?)
+        let window = self.clamp_to_history(window).await?;
+        self.sql(&bind_window(query.sql, window)).await
+    }
+
+    /// A window reaching back before the first event starts at that event's day instead: days
+    /// before any history are "no data", not days with zero deployments.
+    pub async fn clamp_to_history(&self, window: Window) -> Result<Window, QueryError> {
+        let batches = self
+            .ctx
+            .sql("SELECT CAST(min(timestamp) AS BIGINT) FROM events")
+            .await?
+            .collect()
+            .await?;
+        let first = batches.first().filter(|b| b.num_rows() > 0).and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<Int64Type>()
+                .filter(|a| a.is_valid(0))
+                .map(|a| a.value(0))
+        });
+        Ok(match first {
+            Some(first_us) => {
+                let day_start = first_us - first_us.rem_euclid(86_400_000_000);
+                Window {
+                    start_us: window.start_us.max(day_start),
+                    end_us: window.end_us,
+                }
+            }
+            None => window,
+        })
     }
 
     pub async fn canned_by_name(&self, name: &str, window: Window) -> Result<Vec<RecordBatch>, QueryError> {
@@ -157,6 +175,37 @@ impl Engine {
             crate::canned::canned_query(name).ok_or_else(|| QueryError::UnknownQuery(name.to_string()))?;
         Ok(self.canned(&query, window).await?.collect().await?)
     }
+}
+
+/// Replaces `$start`, `$end` and `$window_days` with literals of the window.
+pub fn bind_window(sql: &str, window: Window) -> String {
+    let ts = |us: i64| {
+        let text = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(us)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        format!("arrow_cast('{text}', 'Timestamp(Microsecond, Some(\"UTC\"))')")
+    };
+    let values = [
+        ("start", ts(window.start_us)),
+        ("end", ts(window.end_us)),
+        ("window_days", format!("CAST({:?} AS DOUBLE)", window.days())),
+    ];
+    let mut out = String::with_capacity(sql.len() + 128);
+    let mut rest = sql;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        match values.iter().find(|(name, _)| *name == &after[..len]) {
+            Some((_, literal)) => out.push_str(literal),
+            None => out.push_str(&rest[i..i + 1 + len]),
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// SQL without its leading header comments (CREATE VIEW wants a bare query).

@@ -1,0 +1,104 @@
+//! Helpers for the end-to-end tests: they run the real `deploylens` binary on real files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_deploylens"))
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// Runs deploylens with a data directory; panics with its output when it fails.
+pub fn run(data_dir: &Path, args: &[&str]) -> String {
+    let out = run_raw(data_dir, args);
+    assert!(
+        out.status.success(),
+        "deploylens {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn run_raw(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("DEPLOYLENS_DATA_DIR")
+        .output()
+        .expect("run deploylens")
+}
+
+/// Rows of a query as JSON objects.
+pub fn sql(data_dir: &Path, query: &str) -> Vec<serde_json::Value> {
+    let text = run(data_dir, &["sql", "--format", "json", query]);
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Array(rows)) => rows,
+        other => panic!("not a JSON array: {other:?} from {text}"),
+    }
+}
+
+pub fn ingest_json(data_dir: &Path, roots: &[&Path]) -> serde_json::Value {
+    let mut args = vec!["ingest", "--json"];
+    let roots: Vec<String> = roots.iter().map(|r| r.to_string_lossy().into_owned()).collect();
+    args.extend(roots.iter().map(String::as_str));
+    serde_json::from_str(&run(data_dir, &args)).expect("ingest --json output")
+}
+
+/// Copies a folder tree (the bundled testdata) so a test can change it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walk(from) {
+        let rel = entry.strip_prefix(from).expect("under from");
+        let dest = to.join(rel);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(&entry, &dest).expect("copy");
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn ecosystem() -> PathBuf {
+    repo_root().join("testdata/ecosystem")
+}
+
+pub fn expected() -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join("testdata/ecosystem.expected.json"))
+        .expect("expected figures");
+    serde_json::from_str(&text).expect("expected json")
+}
+
+pub fn as_f64(v: &serde_json::Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// Equal within a relative 1e-9: the same exact computation done by another program.
+pub fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+        _ => false,
+    }
+}
