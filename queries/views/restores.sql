@@ -46,7 +46,7 @@ SELECT
   r.restored_at,
   r.restored_by,
   s.failures,
-  date_part('epoch', r.restored_at) - date_part('epoch', s.failed_at) AS restore_seconds,
+  (CAST(r.restored_at AS BIGINT) - CAST(s.failed_at AS BIGINT)) / 1000000.0 AS restore_seconds,
   s.reported_resolution_seconds
 FROM streaks s
 LEFT JOIN restorers r

@@ -11,7 +11,7 @@ pub const DEFAULT_PATTERN: &str = "**/.chora/memory/events/deployment.jsonl";
 /// Folders never worth walking: version control, build output, dependencies.
 const SKIPPED_DIRS: &[&str] = &[".git", "target", "node_modules"];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DiscoveryOptions {
     /// Globs matched against paths relative to each root. The default pattern is always used.
     pub extra_patterns: Vec<String>,

@@ -14,34 +14,22 @@ pub(crate) fn is_segment_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c >= 0x80
 }
 
-/// Bytes that end a token. Apostrophes are not among them so that "can't" stays a word.
+/// Bytes that end a token: whitespace and punctuation that never belongs to a value.
+/// Apostrophes are not among them so that "can't" stays a word.
 pub(crate) fn is_boundary(c: u8) -> bool {
-    matches!(
-        c,
-        b' ' | b'\t'
-            | b'\n'
-            | b'\r'
-            | 0x0b
-            | 0x0c
-            | b','
-            | b';'
-            | b'('
-            | b')'
-            | b'['
-            | b']'
-            | b'{'
-            | b'}'
-            | b'<'
-            | b'>'
-            | b'|'
-            | b'!'
-            | b'?'
-            | b'*'
-            | b'"'
-            | b'`'
-            | b'='
-    )
+    BOUNDARY[c as usize]
 }
+
+static BOUNDARY: [bool; 256] = {
+    let mut t = [false; 256];
+    let set = b" \t\n\r\x0b\x0c,;()[]{}<>|!?*\"`=";
+    let mut i = 0;
+    while i < set.len() {
+        t[set[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// The closing quote: the same quote character, not followed by a word character
 /// (so the apostrophe of "don't" does not close a quote), on the same line.
@@ -203,53 +191,12 @@ pub(crate) fn ipv4(b: &[u8]) -> Option<bool> {
 
 /// Top-level and private-network domains; a whitelist so that `java.lang.OutOfMemoryError`
 /// or `values.yaml` are not taken for host names.
+#[rustfmt::skip]
 const TLDS: &[&str] = &[
-    "com",
-    "net",
-    "org",
-    "io",
-    "dev",
-    "app",
-    "cloud",
-    "ai",
-    "co",
-    "internal",
-    "local",
-    "localdomain",
-    "localhost",
-    "svc",
-    "lan",
-    "corp",
-    "home",
-    "intranet",
-    "example",
-    "test",
-    "invalid",
-    "us",
-    "eu",
-    "uk",
-    "de",
-    "fr",
-    "nl",
-    "se",
-    "ch",
-    "jp",
-    "cn",
-    "in",
-    "br",
-    "au",
-    "ca",
-    "info",
-    "biz",
-    "me",
-    "tech",
-    "xyz",
-    "site",
-    "online",
-    "gov",
-    "edu",
-    "arpa",
-    "cluster",
+    "com", "net", "org", "io", "dev", "app", "cloud", "ai", "co", "internal", "local", "localdomain",
+    "localhost", "svc", "cluster", "lan", "corp", "home", "intranet", "example", "test", "invalid",
+    "us", "eu", "uk", "de", "fr", "nl", "se", "ch", "jp", "cn", "in", "br", "au", "ca", "info", "biz",
+    "me", "tech", "xyz", "site", "online", "gov", "edu", "arpa",
 ];
 
 pub(crate) fn is_hostname(b: &[u8]) -> bool {
@@ -339,8 +286,8 @@ pub(crate) fn is_hex_id(b: &[u8]) -> bool {
         && b.iter().any(u8::is_ascii_alphabetic)
 }
 
+/// Go-style durations, also compound: `45s`, `1m30s`, `10m0s`, `1.5h`, `250ms`.
 pub(crate) fn is_duration(b: &[u8]) -> bool {
-    // Go-style compound durations: 45s, 1m30s, 10m0s, 1.5h, 250ms.
     let mut i = 0;
     let mut parts = 0;
     while i < b.len() {
@@ -377,6 +324,8 @@ pub(crate) fn is_duration(b: &[u8]) -> bool {
     parts > 0
 }
 
+/// `Mi`, `GB`, `KiB`, `bytes`, in any case. Single-letter `M`/`G`/`K` are handled by the caller,
+/// because a lowercase `m` is minutes.
 pub(crate) fn is_size_unit(u: &[u8]) -> bool {
     const UNITS: &[&[u8]] = &[
         b"b", b"kb", b"mb", b"gb", b"tb", b"pb", b"kib", b"mib", b"gib", b"tib", b"pib", b"ki", b"mi", b"gi",
@@ -385,10 +334,11 @@ pub(crate) fn is_size_unit(u: &[u8]) -> bool {
     u.len() <= 5 && UNITS.iter().any(|x| x.eq_ignore_ascii_case(u))
 }
 
-/// Kubernetes pod names: `<name>-<hash>-<suffix>` (Deployments) or `<name>-<suffix>` (Jobs,
-/// DaemonSets), optionally followed by `_<namespace>` as the kubelet writes them. Generated
-/// parts use the Kubernetes alphabet, which has no vowels and no 0, 1 or 3, so ordinary
-/// hyphenated words do not match.
+/// Kubernetes pod names: a name followed by a 5-character generated suffix, as in
+/// `<deployment>-<hash>-x2x4z` or `<job>-x2x4z`, optionally followed by `_<namespace>` as the
+/// kubelet writes them. Generated characters come from the Kubernetes alphabet, which has no
+/// vowels and no 0, 1 or 3, so ordinary hyphenated words (`health-check`, `linux-amd64`) do not
+/// match.
 pub(crate) fn is_pod(b: &[u8]) -> bool {
     fn generated(s: &[u8]) -> bool {
         s.iter().all(|&c| {

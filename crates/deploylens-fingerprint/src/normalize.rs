@@ -57,7 +57,7 @@ enum Kw {
     Container,
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Ctx {
     /// The token followed `=` directly (`key=value`).
     after_eq: bool,
@@ -346,12 +346,12 @@ impl Normalizer<'_> {
                 self.ph(PORT);
                 return true;
             }
-            if ctx.standalone {
-                if let Some((p, end)) = unit_after(self.b, self.i) {
-                    self.ph(p);
-                    self.i = end;
-                    return true;
-                }
+            if ctx.standalone
+                && let Some((p, end)) = unit_after(self.b, self.i)
+            {
+                self.ph(p);
+                self.i = end;
+                return true;
             }
             self.ph(NUM);
             return true;
@@ -517,32 +517,12 @@ fn unit_after(b: &[u8], from: usize) -> Option<(&'static str, usize)> {
         return None;
     }
     let w = &b[s..e];
-    const DURATIONS: &[&[u8]] = &[
-        b"ns",
-        b"us",
-        b"ms",
-        b"s",
-        b"sec",
-        b"secs",
-        b"second",
-        b"seconds",
-        b"min",
-        b"mins",
-        b"minute",
-        b"minutes",
-        b"h",
-        b"hr",
-        b"hrs",
-        b"hour",
-        b"hours",
-        b"day",
-        b"days",
-        b"millisecond",
-        b"milliseconds",
-        b"microseconds",
-        b"nanoseconds",
-    ];
-    if DURATIONS.iter().any(|x| x.eq_ignore_ascii_case(w)) {
+    const DURATIONS: &str = "ns us ms s sec secs second seconds min mins minute minutes h hr hrs hour hours \
+                             day days millisecond milliseconds microseconds nanoseconds";
+    if DURATIONS
+        .split_ascii_whitespace()
+        .any(|x| x.as_bytes().eq_ignore_ascii_case(w))
+    {
         return Some((DURATION, e));
     }
     if is_size_unit(w) {

@@ -608,7 +608,6 @@ mod tests {
 
     #[test]
     fn same_content_same_id_and_different_content_different_id() {
-        assert_eq!(ok(GOOD).id(), ok(&GOOD.replace("+02:00", "+02:00")).id());
         assert_ne!(ok(GOOD).id(), ok(&GOOD.replace("93.5", "93.6")).id());
         // The same instant written in another offset is the same event.
         assert_eq!(

@@ -113,10 +113,10 @@ impl Engine {
                     }
                 }
             }
-            if failed.len() == before {
-                if let Some((name, source)) = last_error {
-                    return Err(QueryError::View { name, source });
-                }
+            if failed.len() == before
+                && let Some((name, source)) = last_error
+            {
+                return Err(QueryError::View { name, source });
             }
             pending = failed;
         }

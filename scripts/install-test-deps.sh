@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests use besides Rust: Python readers of Parquet (DuckDB, pyarrow) and
+# numpy for the independent cross-checks, jsonschema for the schema check, and Prometheus'
+# promtool for the rule and metrics checks. Safe to run again; skips what is present.
+set -euo pipefail
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  echo "installing Debian's prometheus package (prometheus, promtool)"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # The package may start a daemon on :9090; the tests start their own Prometheus.
+  (sudo_if_needed systemctl stop prometheus 2>/dev/null || sudo_if_needed service prometheus stop 2>/dev/null || true) >/dev/null 2>&1
+fi
+
+python3 - <<'PY' || python3 -m pip install -q duckdb pyarrow numpy jsonschema
+import duckdb, pyarrow, numpy, jsonschema  # noqa: F401
+PY
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
