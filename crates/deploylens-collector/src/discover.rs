@@ -18,15 +18,6 @@ pub struct DiscoveryOptions {
     pub follow_symlinks: bool,
 }
 
-impl Default for DiscoveryOptions {
-    fn default() -> Self {
-        DiscoveryOptions {
-            extra_patterns: Vec::new(),
-            follow_symlinks: false,
-        }
-    }
-}
-
 /// An event file and the repository its legacy records belong to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SourceFile {
