@@ -61,10 +61,15 @@ impl IngestReport {
 /// Owns the store while collecting: the set of stored event ids, the builders, the read
 /// positions not yet committed.
 pub struct Ingestor {
+    parts: Parts,
+    opts: IngestOptions,
+}
+
+/// What a commit needs, apart from the rows of the current run.
+struct Parts {
     store: Store,
     ids: HashSet<u128>,
     checkpoints: BTreeMap<String, SourceCheckpoint>,
-    opts: IngestOptions,
 }
 
 impl Ingestor {
@@ -74,19 +79,21 @@ impl Ingestor {
         let ids = store.event_ids()?;
         let checkpoints = store.snapshot().checkpoints();
         Ok(Ingestor {
-            store,
-            ids,
-            checkpoints,
+            parts: Parts {
+                store,
+                ids,
+                checkpoints,
+            },
             opts,
         })
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.parts.store
     }
 
     pub fn store_mut(&mut self) -> &mut Store {
-        &mut self.store
+        &mut self.parts.store
     }
 
     /// Reads every file from its committed position and commits what is new. `progress`
@@ -100,12 +107,12 @@ impl Ingestor {
         run.report.files_seen = files.len() as u64;
         for file in files {
             let key = file.path.to_string_lossy().into_owned();
-            let tasks = plan(&file.path, self.checkpoints.get(&key));
+            let tasks = plan(&file.path, self.parts.checkpoints.get(&key));
             for task in tasks {
                 self.read_task(&mut run, &key, file, &task, progress)?;
             }
         }
-        self.commit(&mut run)?;
+        self.parts.commit(&mut run)?;
         Ok(run.report)
     }
 
@@ -119,20 +126,21 @@ impl Ingestor {
     ) -> Result<(), StoreError> {
         tracing::debug!(path = %task.open.display(), offset = task.start_offset, why = task.why, "reading");
         let source_file = task.open.to_string_lossy().into_owned();
-        let result = {
-            let mut sink = Sink {
-                run: &mut *run,
-                ids: &mut self.ids,
-                file: &source_file,
-                repository: &file.repository,
-                checkpoints: Vec::new(),
-            };
-            let end = read_lines(task, self.opts.decode.max_line_bytes, &mut sink);
-            let mid = std::mem::take(&mut sink.checkpoints);
-            end.map(|end| (end, mid))
+        let mut sink = Sink {
+            run: &mut *run,
+            parts: &mut self.parts,
+            key,
+            task,
+            file: &source_file,
+            repository: &file.repository,
+            error: None,
         };
-        let (end, mid) = match result {
-            Ok(r) => r,
+        let result = read_lines(task, self.opts.decode.max_line_bytes, &mut sink);
+        if let Some(e) = sink.error.take() {
+            return Err(e);
+        }
+        let end = match result {
+            Ok(end) => end,
             Err(e) => {
                 run.report
                     .unreadable
@@ -140,21 +148,18 @@ impl Ingestor {
                 return Ok(());
             }
         };
-        // Mid-file commit points: commit buffered rows with the position reached.
-        for at in mid {
-            self.stage(run, key, task, at);
-            self.commit(run)?;
-        }
         progress(end.progress.bytes_read);
         run.report.files_read += 1;
         run.report.bytes_read += end.progress.bytes_read;
         if end.pending_bytes > 0 {
             run.report.pending.push((source_file, end.pending_bytes));
         }
-        self.stage(run, key, task, end.progress);
+        self.parts.stage(run, key, task, end.progress);
         Ok(())
     }
+}
 
+impl Parts {
     /// Records the position `at` of `key` for the next commit, if it moved.
     fn stage(&mut self, run: &mut Run, key: &str, task: &ReadTask, at: ReadProgress) {
         let (tail_hash, tail_len) = std::fs::File::open(&task.open)
@@ -209,6 +214,8 @@ impl Ingestor {
         );
         run.duplicates_uncommitted = 0;
         run.report.commits += 1;
+        // Only now are these events stored: if the commit had failed, they would be read again.
+        self.ids.extend(run.pending_ids.drain());
         for s in sources {
             self.checkpoints.insert(s.path.clone(), s);
         }
@@ -223,6 +230,8 @@ struct Run {
     rejects: RejectBatchBuilder,
     sources: Vec<SourceCheckpoint>,
     duplicates_uncommitted: u64,
+    /// Ids of the events buffered for the next commit.
+    pending_ids: HashSet<u128>,
     report: IngestReport,
 }
 
@@ -234,6 +243,7 @@ impl Run {
             rejects: RejectBatchBuilder::new(),
             sources: Vec::new(),
             duplicates_uncommitted: 0,
+            pending_ids: HashSet::new(),
             report: IngestReport::default(),
         }
     }
@@ -244,13 +254,16 @@ impl Run {
     }
 }
 
-/// Decodes lines as the reader produces them.
+/// Decodes lines as the reader produces them, and commits when the buffers are full.
 struct Sink<'a> {
     run: &'a mut Run,
-    ids: &'a mut HashSet<u128>,
+    parts: &'a mut Parts,
+    key: &'a str,
+    task: &'a ReadTask,
     file: &'a str,
     repository: &'a str,
-    checkpoints: Vec<ReadProgress>,
+    /// A commit that failed: reading stops and the error is returned.
+    error: Option<StoreError>,
 }
 
 impl Sink<'_> {
@@ -280,7 +293,7 @@ impl LineSink for Sink<'_> {
         ) {
             Ok(Some(event)) => {
                 let id = event.id();
-                if self.ids.insert(id) {
+                if !self.parts.ids.contains(&id) && self.run.pending_ids.insert(id) {
                     self.run.events.append(&event, id, at);
                     self.run.report.events += 1;
                 } else {
@@ -318,8 +331,14 @@ impl LineSink for Sink<'_> {
         self.run.full()
     }
 
-    fn checkpoint(&mut self, at: ReadProgress) {
-        self.checkpoints.push(at);
+    fn checkpoint(&mut self, at: ReadProgress) -> std::io::Result<()> {
+        self.parts.stage(self.run, self.key, self.task, at);
+        if let Err(e) = self.parts.commit(self.run) {
+            let message = e.to_string();
+            self.error = Some(e);
+            return Err(std::io::Error::other(message));
+        }
+        Ok(())
     }
 }
 

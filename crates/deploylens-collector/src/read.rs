@@ -151,7 +151,7 @@ pub trait LineSink {
     fn wants_checkpoint(&self) -> bool {
         false
     }
-    fn checkpoint(&mut self, at: ReadProgress);
+    fn checkpoint(&mut self, at: ReadProgress) -> io::Result<()>;
 }
 
 /// A position between two lines.
@@ -233,7 +233,7 @@ pub fn read_lines(task: &ReadTask, max_line: usize, sink: &mut dyn LineSink) -> 
                 offset: buf_offset,
                 line: line_no,
                 bytes_read,
-            });
+            })?;
         }
     }
 
@@ -293,7 +293,9 @@ mod tests {
         fn too_long(&mut self, _head: &[u8], len: u64, line: u64, offset: u64) {
             self.long.push((len, line, offset));
         }
-        fn checkpoint(&mut self, _at: ReadProgress) {}
+        fn checkpoint(&mut self, _at: ReadProgress) -> io::Result<()> {
+            Ok(())
+        }
     }
 
     fn task(path: &Path, offset: u64, line: u64) -> ReadTask {
