@@ -5,6 +5,7 @@ mod demo;
 mod ingest;
 mod output;
 mod report;
+mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Generate a realistic demo ecosystem of repositories
     Demo(demo::DemoArgs),
+    /// Scan the roots, then keep the store current and serve HTTP (health, metrics, API)
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -126,5 +129,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(&g, args).await,
         Command::Validate(args) => validate::run(&g, args),
         Command::Demo(args) => demo::run(&g, args),
+        Command::Serve(args) => serve::run(&g, args).await,
     }
 }

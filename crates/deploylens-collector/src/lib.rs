@@ -9,7 +9,11 @@
 
 pub mod discover;
 pub mod ingest;
+pub mod live;
 pub mod read;
+pub mod stats;
 
 pub use discover::{DEFAULT_PATTERN, Discovery, DiscoveryOptions, SourceFile, discover};
 pub use ingest::{IngestOptions, IngestReport, Ingestor};
+pub use live::{Collector, LiveOptions};
+pub use stats::CollectorStats;

@@ -1,1 +1,73 @@
-//! placeholder
+//! The HTTP face of `deploylens serve`, over axum: liveness and readiness for orchestrators.
+//!
+//! The server never computes on behalf of the collector: it reads the collector's figures and
+//! queries the latest published snapshot of the store. A new snapshot is published after every
+//! commit; a request in flight keeps the snapshot it started with.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::RwLock;
+
+use deploylens_collector::CollectorStats;
+use deploylens_query::Engine;
+
+/// What every handler can see.
+#[derive(Clone)]
+pub struct AppState {
+    pub stats: Arc<CollectorStats>,
+    pub engine: Arc<RwLock<Arc<Engine>>>,
+}
+
+impl AppState {
+    /// The snapshot to answer from.
+    pub async fn engine(&self) -> Arc<Engine> {
+        self.engine.read().await.clone()
+    }
+
+    /// Publishes the engine of a newer snapshot.
+    pub async fn publish(&self, engine: Engine) {
+        *self.engine.write().await = Arc::new(engine);
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Alive: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready: the initial scan is committed and the last commit succeeded.
+async fn readyz(State(state): State<AppState>) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    if state.stats.is_ready() {
+        return (StatusCode::OK, "ready\n").into_response();
+    }
+    let why = if !state.stats.ready.load(Relaxed) {
+        "initial scan in progress\n"
+    } else {
+        "the store is not writable: the last commit failed (see the logs)\n"
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
@@ -163,6 +164,8 @@ pub struct Store {
     _lock: File,
     snapshot: StoreSnapshot,
     next_seq: u64,
+    /// Commits replaced by a compaction, kept until readers that planned on them are done.
+    retired: Vec<(Instant, u64)>,
 }
 
 impl Store {
@@ -198,6 +201,7 @@ impl Store {
             _lock: lock,
             snapshot,
             next_seq,
+            retired: Vec::new(),
         })
     }
 
@@ -257,10 +261,20 @@ impl Store {
             .commits
             .retain(|c| !replaced.contains(&c.manifest.seq));
         self.snapshot.commits.push(info.clone());
-        if !replaced.is_empty() {
-            remove_replaced_seqs(&self.store_dir, &replaced)?;
-        }
+        let now = Instant::now();
+        self.retired.extend(replaced.into_iter().map(|seq| (now, seq)));
         Ok(info)
+    }
+
+    /// Deletes the folders of commits replaced more than `grace` ago. Until then a query that
+    /// listed them before the compaction can still read them; nobody new will.
+    pub fn collect_garbage(&mut self, grace: Duration) -> Result<usize, StoreError> {
+        let (old, young): (Vec<_>, Vec<_>) =
+            self.retired.drain(..).partition(|(at, _)| at.elapsed() >= grace);
+        self.retired = young;
+        let seqs: HashSet<u64> = old.iter().map(|(_, seq)| *seq).collect();
+        remove_replaced_seqs(&self.store_dir, &seqs)?;
+        Ok(seqs.len())
     }
 
     fn write_commit_files(
@@ -297,10 +311,9 @@ impl Store {
             read_all(&c.events_file(), &mut events)?;
             read_all(&c.rejects_file(), &mut rejects)?;
         }
-        let manifests: Vec<&Manifest> = small.iter().map(|c| &c.manifest).collect();
-        let sources = merge_checkpoints(manifests.iter().copied())
-            .into_values()
-            .collect();
+        // The new commit is the newest, so it carries the current position of every source: a
+        // newer commit outside the merge must not be overruled by the older positions inside it.
+        let sources = self.snapshot.checkpoints().into_values().collect();
         let duplicates = small.iter().map(|c| c.manifest.duplicates).sum();
         let replaces = small.iter().map(|c| c.manifest.seq).collect();
         self.commit(&events, &rejects, sources, duplicates, replaces)

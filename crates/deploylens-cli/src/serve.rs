@@ -1,0 +1,167 @@
+//! `deploylens serve`: the initial scan, then live collection and the HTTP server, until
+//! SIGTERM or SIGINT, when what is pending is flushed before exit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use deploylens_collector::{Collector, CollectorStats, Ingestor, LiveOptions};
+use deploylens_query::{Engine, EngineOptions};
+use deploylens_server::AppState;
+use deploylens_store::StoreSnapshot;
+use tokio::sync::{RwLock, mpsc};
+
+use crate::Global;
+use crate::ingest::SourceArgs;
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Folders to search for .chora/memory/events/deployment.jsonl
+    #[arg(required = true)]
+    pub roots: Vec<PathBuf>,
+    /// Address of the HTTP server (port 0 picks a free port; the chosen address is printed)
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Poll files instead of watching them (network filesystems, some container mounts)
+    #[arg(long)]
+    pub poll: bool,
+    /// How often files are checked when polling
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// How often the roots are walked again for new repositories
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub rescan_interval: Duration,
+    /// Merge commits smaller than this many events...
+    #[arg(long, default_value_t = 50_000)]
+    pub compact_small_rows: u64,
+    /// ...once there are more than this many of them
+    #[arg(long, default_value_t = 16)]
+    pub compact_max_small: usize,
+}
+
+/// Parses `250ms`, `10s`, `5m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit, e.g. 500ms or 10s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{text:?}: unknown unit {unit:?}; use ms, s, m or h")),
+    }
+}
+
+pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    deploylens_collector::discover::check_patterns(&args.source.discovery()).map_err(anyhow::Error::msg)?;
+    let ingestor = Ingestor::open(&g.data_dir, args.source.ingest_options())
+        .with_context(|| format!("opening the data directory {}", g.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another server using it? (--listen)",
+                args.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    println!(
+        "deploylens serving http://{addr} (data: {})",
+        g.data_dir.display()
+    );
+
+    let stats = Arc::new(CollectorStats::new());
+    let engine = Engine::from_snapshot(ingestor.store().snapshot().clone(), EngineOptions::default()).await?;
+    let state = AppState {
+        stats: stats.clone(),
+        engine: Arc::new(RwLock::new(Arc::new(engine))),
+    };
+
+    // Snapshots from the collector thread become engines on the async side.
+    let (snap_tx, mut snap_rx) = mpsc::unbounded_channel::<StoreSnapshot>();
+    let publisher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while let Some(mut snapshot) = snap_rx.recv().await {
+                while let Ok(newer) = snap_rx.try_recv() {
+                    snapshot = newer;
+                }
+                match Engine::from_snapshot(snapshot, EngineOptions::default()).await {
+                    Ok(engine) => state.publish(engine).await,
+                    Err(e) => tracing::error!("cannot open the new snapshot: {e}"),
+                }
+            }
+        })
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let live = LiveOptions {
+        poll: args.poll,
+        poll_interval: args.poll_interval,
+        rescan_interval: args.rescan_interval,
+        compact_small_rows: args.compact_small_rows,
+        compact_max_small: args.compact_max_small,
+        ..LiveOptions::default()
+    };
+    let collector_thread = {
+        let stop = stop.clone();
+        let stats = stats.clone();
+        let roots = args.roots.clone();
+        let discovery = args.source.discovery();
+        std::thread::Builder::new()
+            .name("collector".into())
+            .spawn(move || {
+                let mut collector = Collector::new(ingestor, roots, discovery, live, stats);
+                collector.run(&stop, &mut |snapshot| {
+                    let _ = snap_tx.send(snapshot.clone());
+                });
+            })?
+    };
+
+    let server_stop = stop.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            while !server_stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        deploylens_server::serve(listener, state, shutdown).await
+    });
+
+    wait_for_signal().await;
+    if !g.quiet {
+        eprintln!("deploylens: stopping: flushing what is pending");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let joined = tokio::task::spawn_blocking(move || collector_thread.join()).await?;
+    if joined.is_err() {
+        anyhow::bail!("the collector thread panicked; restart: the store is consistent");
+    }
+    let _ = server.await?;
+    publisher.abort();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        // Without signal handlers, run until killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
