@@ -5,7 +5,7 @@
 SELECT
   repository,
   environment,
-  COUNT(*) AS checks,
+  SUM(CASE WHEN status IN ('success', 'failure') THEN 1 ELSE 0 END) AS checks,
   SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS successful_checks,
   SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END) AS failed_checks,
   CAST(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS DOUBLE)

@@ -211,6 +211,16 @@ pub fn read_lines(task: &ReadTask, max_line: usize, sink: &mut dyn LineSink) -> 
                 }
             }
             start = nl + 1;
+            // Commit points fall between lines, as soon as the consumer's buffers are full.
+            if skipping.is_none() && sink.wants_checkpoint() {
+                let offset = buf_offset + start as u64;
+                sink.checkpoint(ReadProgress {
+                    identity,
+                    offset,
+                    line: line_no,
+                    bytes_read,
+                })?;
+            }
         }
         buf.drain(..start);
         buf_offset += start as u64;
@@ -226,14 +236,6 @@ pub fn read_lines(task: &ReadTask, max_line: usize, sink: &mut dyn LineSink) -> 
             }
             buf_offset += buf.len() as u64;
             buf.clear();
-        }
-        if skipping.is_none() && sink.wants_checkpoint() {
-            sink.checkpoint(ReadProgress {
-                identity,
-                offset: buf_offset,
-                line: line_no,
-                bytes_read,
-            })?;
         }
     }
 

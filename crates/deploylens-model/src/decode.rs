@@ -346,7 +346,16 @@ fn build_event<'a>(Fields(fields): Fields<'a>, origin: LineOrigin<'_>) -> Result
         match &*key {
             "timestamp" => timestamp = Some(timestamp_us(v)?),
             "event_type" => event_type = Some(enumeration("event_type", v, EventType::parse)?),
-            "repository" => repository = Some(string("repository", v)?),
+            // A null repository or duration is absent: with both absent, a legacy record.
+            "repository" if optional_null => {}
+            "duration_seconds" if optional_null => {}
+            "repository" => {
+                let repo = string("repository", v)?;
+                if repo.trim().is_empty() {
+                    return Err(Reject::new(RejectReason::MissingField, "repository is empty"));
+                }
+                repository = Some(repo);
+            }
             "environment" => environment = Some(enumeration("environment", v, Environment::parse)?),
             "version" => version = Some(string("version", v)?),
             "status" => status = Some(enumeration("status", v, Status::parse)?),

@@ -33,8 +33,9 @@ pub struct Event<'a> {
 
 impl Event<'_> {
     /// The identity of an event: a 128-bit hash of its normalized content (everything but where
-    /// it was read from). The same event appended twice, or a file copied into another
-    /// repository folder, has the same id and is stored once.
+    /// it was read from). The same event appended twice, or the same current-format file
+    /// copied into another repository folder, has the same id and is stored once. (A legacy
+    /// record takes its repository from its folder, so a copy elsewhere is another event.)
     pub fn id(&self) -> u128 {
         let mut h = Xxh3::new();
         let mut field = |bytes: &[u8]| {

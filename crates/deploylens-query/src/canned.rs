@@ -31,9 +31,13 @@ fn parse(path: &str, sql: &'static str) -> CannedQuery {
         .to_string();
     let mut description = String::new();
     let mut params = Vec::new();
-    for line in sql.lines().take_while(|l| l.starts_with("--")) {
-        let line = line.trim_start_matches('-').trim();
-        if let Some(v) = line.strip_prefix("name:") {
+    for raw in sql.lines().take_while(|l| l.starts_with("--")) {
+        let line = raw.trim_start_matches('-').trim();
+        // Indented comment lines continue the description.
+        if raw.starts_with("--   ") && !description.is_empty() {
+            description.push(' ');
+            description.push_str(line);
+        } else if let Some(v) = line.strip_prefix("name:") {
             name = v.trim().to_string();
         } else if let Some(v) = line.strip_prefix("description:") {
             description = v.trim().to_string();
@@ -43,10 +47,6 @@ fn parse(path: &str, sql: &'static str) -> CannedQuery {
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty() && p != "none")
                 .collect();
-        } else if !description.is_empty() && !line.is_empty() && !line.contains(':') {
-            // Continuation lines of a long description.
-            description.push(' ');
-            description.push_str(line);
         }
     }
     CannedQuery {

@@ -24,9 +24,9 @@ use crate::window::Window;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("{0}")]
+    #[error(transparent)]
     DataFusion(#[from] DataFusionError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no canned query named {0:?}; `deploylens report --list` shows them")]
     UnknownQuery(String),

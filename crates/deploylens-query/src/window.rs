@@ -27,8 +27,9 @@ impl Window {
 pub fn parse_window(text: &str) -> Result<i64, String> {
     let text = text.trim();
     if text == "all" {
-        // From the epoch: every event of any realistic history.
-        return Ok(i64::MAX / 2_000_000);
+        // Two centuries: every event of any real history (the start is then clamped to the
+        // first event's day).
+        return Ok(200 * 365 * 86_400);
     }
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);

@@ -346,6 +346,13 @@ fn write_parquet(
     file.sync_all().map_err(io("syncing", path))
 }
 
+/// Every record batch of one Parquet file of the store.
+pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
+    let mut out = Vec::new();
+    read_all(path, &mut out)?;
+    Ok(out)
+}
+
 fn read_all(path: &Path, out: &mut Vec<RecordBatch>) -> Result<(), StoreError> {
     let file = File::open(path).map_err(io("opening", path))?;
     let parquet_err = |source| StoreError::Parquet {

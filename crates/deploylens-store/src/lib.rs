@@ -11,7 +11,7 @@
 mod commit;
 pub mod manifest;
 
-pub use commit::{CommitInfo, Store, StoreError, StoreSnapshot, read_manifest};
+pub use commit::{CommitInfo, Store, StoreError, StoreSnapshot, read_batches, read_manifest};
 pub use manifest::{Manifest, SourceCheckpoint, TAIL_HASH_BYTES, tail_hash};
 
 /// The environment variable that names the data directory when `--data-dir` is not given.
