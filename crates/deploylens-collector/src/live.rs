@@ -264,11 +264,8 @@ impl Collector {
         let mut last_rescan = Instant::now();
         let mut last_poll = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let wait = if self.opts.poll {
-                self.opts.poll_interval
-            } else {
-                Duration::from_millis(250)
-            };
+            // Short waits: the stop flag and the timers are checked at least four times a second.
+            let wait = self.opts.poll_interval.min(Duration::from_millis(250));
             let mut hinted: HashSet<PathBuf> = HashSet::new();
             let mut rescan = false;
             match self.hints.recv_timeout(wait) {
