@@ -6,7 +6,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use deploylens_collector::{DiscoveryOptions, IngestOptions, IngestReport, Ingestor, discover};
 use deploylens_store::{StoreSnapshot, read_batches};

@@ -1,0 +1,87 @@
+//! The compaction policy keeps the number of Parquet files bounded under a trickle of live
+//! appends: twenty-four hours of one append a minute in each of 50 files, committed once a
+//! minute, simulated quickly.
+
+use std::collections::HashSet;
+
+use deploylens_model::batch::{EventBatchBuilder, Location};
+use deploylens_model::{LineOrigin, decode_line};
+use deploylens_store::{SourceCheckpoint, Store, StoreSnapshot};
+
+fn minute_batch(minute: u32, files: u32) -> arrow::array::RecordBatch {
+    let mut b = EventBatchBuilder::new();
+    for f in 0..files {
+        let line = format!(
+            r#"{{"timestamp":"2025-11-20T{:02}:{:02}:00Z","event_type":"health_check","repository":"repo-{f}","environment":"production","version":"v1","status":"success","duration_seconds":0.2}}"#,
+            minute / 60,
+            minute % 60
+        );
+        let e = decode_line(
+            line.as_bytes(),
+            LineOrigin {
+                inferred_repository: "",
+            },
+        )
+        .unwrap()
+        .unwrap();
+        b.append(
+            &e,
+            e.id(),
+            Location {
+                file: "f",
+                line: minute as u64 + 1,
+                offset: 0,
+            },
+        );
+    }
+    b.finish(0).unwrap()
+}
+
+fn checkpoint(file: u32, minute: u32) -> SourceCheckpoint {
+    SourceCheckpoint {
+        path: format!("/eco/repo-{file}/.chora/memory/events/deployment.jsonl"),
+        dev: 1,
+        ino: file as u64,
+        start_offset: minute as u64 * 100,
+        offset: (minute as u64 + 1) * 100,
+        line: minute as u64 + 1,
+        tail_hash: 0,
+        tail_len: 100,
+    }
+}
+
+#[test]
+fn a_day_of_trickling_appends_leaves_a_bounded_number_of_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let (small_rows, max_small) = (50_000, 16);
+    let mut most_dirs = 0;
+    for minute in 0..24 * 60 {
+        let sources = (0..50).map(|f| checkpoint(f, minute)).collect();
+        store
+            .commit(&[minute_batch(minute, 50)], &[], sources, 0, vec![])
+            .unwrap();
+        store.compact(small_rows, max_small).unwrap();
+        store.collect_garbage(std::time::Duration::ZERO).unwrap();
+        let dirs = std::fs::read_dir(dir.path().join("store")).unwrap().count();
+        most_dirs = most_dirs.max(dirs);
+    }
+    // Bound: the small commits (at most max_small + 1) plus one per 50,000 events.
+    let events = 24 * 60 * 50;
+    let bound = max_small + 1 + events / small_rows as usize;
+    assert!(
+        most_dirs <= bound,
+        "{most_dirs} commit folders at the worst moment, bound {bound}"
+    );
+
+    // Nothing lost or doubled, and every source's newest position survived the merges.
+    drop(store);
+    let snap = StoreSnapshot::read(dir.path()).unwrap();
+    assert_eq!(snap.event_count(), events as u64);
+    let store = Store::open(dir.path()).unwrap();
+    let ids: HashSet<u128> = store.event_ids().unwrap();
+    assert_eq!(ids.len(), events);
+    let cps = snap.checkpoints();
+    assert_eq!(cps.len(), 50);
+    assert!(cps.values().all(|c| c.line == 24 * 60));
+}
