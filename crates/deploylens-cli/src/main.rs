@@ -2,6 +2,7 @@
 //! reports, metrics and answers.
 
 mod demo;
+mod export;
 mod ingest;
 mod output;
 mod report;
@@ -59,6 +60,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Scan the roots, then keep the store current and serve HTTP (health, metrics, API)
     Serve(serve::ServeArgs),
+    /// Export history for other tools (OpenMetrics for Prometheus backfill)
+    Export(export::ExportArgs),
 }
 
 #[derive(Args)]
@@ -130,5 +133,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(&g, args),
         Command::Demo(args) => demo::run(&g, args),
         Command::Serve(args) => serve::run(&g, args).await,
+        Command::Export(args) => export::run(&g, args).await,
     }
 }

@@ -14,7 +14,7 @@ use deploylens_collector::{Collector, CollectorStats, Ingestor, LiveOptions};
 use deploylens_query::{Engine, EngineOptions};
 use deploylens_server::AppState;
 use deploylens_store::StoreSnapshot;
-use tokio::sync::{RwLock, mpsc};
+use tokio::sync::mpsc;
 
 use crate::Global;
 use crate::ingest::SourceArgs;
@@ -44,6 +44,9 @@ pub struct ServeArgs {
     /// ...once there are more than this many of them
     #[arg(long, default_value_t = 16)]
     pub compact_max_small: usize,
+    /// Re-render the query metrics at least this often (the windows move with time)
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub metrics_refresh: Duration,
 }
 
 /// Parses `250ms`, `10s`, `5m`, `1h`.
@@ -82,10 +85,12 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let stats = Arc::new(CollectorStats::new());
     let engine = Engine::from_snapshot(ingestor.store().snapshot().clone(), EngineOptions::default()).await?;
-    let state = AppState {
-        stats: stats.clone(),
-        engine: Arc::new(RwLock::new(Arc::new(engine))),
-    };
+    let state = AppState::new(stats.clone(), engine);
+    let refresher = tokio::spawn(deploylens_server::refresh_loop(
+        state.clone(),
+        args.metrics_refresh,
+        Duration::from_millis(200),
+    ));
 
     // Snapshots from the collector thread become engines on the async side.
     let (snap_tx, mut snap_rx) = mpsc::unbounded_channel::<StoreSnapshot>();
@@ -149,6 +154,7 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = server.await?;
     publisher.abort();
+    refresher.abort();
     Ok(ExitCode::SUCCESS)
 }
 

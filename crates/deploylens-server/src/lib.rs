@@ -1,29 +1,51 @@
-//! The HTTP face of `deploylens serve`, over axum: liveness and readiness for orchestrators.
+//! The HTTP face of `deploylens serve`, over axum.
 //!
 //! The server never computes on behalf of the collector: it reads the collector's figures and
 //! queries the latest published snapshot of the store. A new snapshot is published after every
-//! commit; a request in flight keeps the snapshot it started with.
+//! commit; a request in flight keeps the snapshot it started with. `/metrics` returns text that
+//! [`refresh_loop`] rendered beforehand, so a scrape costs no SQL.
+
+mod api;
+mod metrics;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::RwLock;
+use tokio::sync::{Notify, RwLock};
 
 use deploylens_collector::CollectorStats;
 use deploylens_query::Engine;
+
+pub use metrics::{RenderedMetrics, refresh_loop};
 
 /// What every handler can see.
 #[derive(Clone)]
 pub struct AppState {
     pub stats: Arc<CollectorStats>,
     pub engine: Arc<RwLock<Arc<Engine>>>,
+    pub metrics: Arc<RwLock<Arc<RenderedMetrics>>>,
+    /// Wakes the metrics refresh when a new snapshot is published.
+    pub changed: Arc<Notify>,
+    /// How long the previous scrape took, as f64 bits.
+    pub last_scrape_bits: Arc<AtomicU64>,
 }
 
 impl AppState {
+    pub fn new(stats: Arc<CollectorStats>, engine: Engine) -> Self {
+        AppState {
+            stats,
+            engine: Arc::new(RwLock::new(Arc::new(engine))),
+            metrics: Arc::new(RwLock::new(Arc::new(RenderedMetrics::default()))),
+            changed: Arc::new(Notify::new()),
+            last_scrape_bits: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
     /// The snapshot to answer from.
     pub async fn engine(&self) -> Arc<Engine> {
         self.engine.read().await.clone()
@@ -32,6 +54,7 @@ impl AppState {
     /// Publishes the engine of a newer snapshot.
     pub async fn publish(&self, engine: Engine) {
         *self.engine.write().await = Arc::new(engine);
+        self.changed.notify_one();
     }
 }
 
@@ -39,6 +62,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
+        .route("/api/queries", get(api::list_queries))
+        .route("/api/queries/{name}", get(api::run_query))
         .with_state(state)
 }
 
