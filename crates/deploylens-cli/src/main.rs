@@ -4,6 +4,8 @@
 mod demo;
 mod export;
 mod ingest;
+mod knowledge;
+mod mcp;
 mod output;
 mod report;
 mod serve;
@@ -62,6 +64,14 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Export history for other tools (OpenMetrics for Prometheus backfill)
     Export(export::ExportArgs),
+    /// Print the normalized template and fingerprint of error messages
+    Fingerprint(knowledge::FingerprintArgs),
+    /// Has anyone seen this error before, and what fixed it?
+    Fixes(knowledge::FixesArgs),
+    /// Failure knowledge for agents: export the knowledge file
+    Knowledge(knowledge::KnowledgeArgs),
+    /// Serve the Model Context Protocol on stdio (tools: search_past_fixes, run_sql, deployment_summary)
+    Mcp(mcp::McpArgs),
 }
 
 #[derive(Args)]
@@ -134,5 +144,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&g, args),
         Command::Serve(args) => serve::run(&g, args).await,
         Command::Export(args) => export::run(&g, args).await,
+        Command::Fingerprint(args) => knowledge::fingerprint(args),
+        Command::Fixes(args) => knowledge::fixes(&g, args).await,
+        Command::Knowledge(args) => knowledge::knowledge(&g, args).await,
+        Command::Mcp(args) => mcp::run(&g, args).await,
     }
 }

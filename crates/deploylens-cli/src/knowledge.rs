@@ -1,0 +1,161 @@
+//! `deploylens fingerprint`, `deploylens fixes` and `deploylens knowledge export`: failure
+//! knowledge for people and for agents that only have a shell.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use deploylens_knowledge::{Index, SearchOptions, export_knowledge};
+use deploylens_query::now_us;
+
+use crate::Global;
+use crate::report::open_engine;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+pub struct FingerprintArgs {
+    /// The error message (otherwise one message per line on standard input)
+    #[arg(long)]
+    pub text: Option<String>,
+    #[arg(long, short, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+pub fn fingerprint(args: FingerprintArgs) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut emit = |message: &str| -> anyhow::Result<()> {
+        let a = deploylens_fingerprint::analyze(message);
+        match args.format {
+            TextOrJson::Text => writeln!(out, "{}\t{}", a.fingerprint, a.template)?,
+            TextOrJson::Json => writeln!(
+                out,
+                "{}",
+                serde_json::json!({"fingerprint": a.fingerprint, "template": a.template, "message": message})
+            )?,
+        }
+        Ok(())
+    };
+    match &args.text {
+        Some(t) => emit(t)?,
+        None => {
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("reading standard input")?;
+                if !line.trim().is_empty() {
+                    emit(&line)?;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct FixesArgs {
+    /// The error you are seeing, e.g. "ERROR: Health check timeout after 45s"
+    pub error: String,
+    /// How many results
+    #[arg(long, short, default_value_t = 5)]
+    pub limit: usize,
+    #[arg(long, short, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+pub async fn fixes(g: &Global, args: FixesArgs) -> anyhow::Result<ExitCode> {
+    let engine = open_engine(&g.data_dir).await?;
+    let index = Index::load(&engine).await?;
+    let hits = index.search(
+        &args.error,
+        SearchOptions {
+            limit: args.limit.max(1),
+            now_us: now_us(),
+        },
+    );
+    match args.format {
+        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&hits)?),
+        TextOrJson::Text => {
+            if hits.is_empty() {
+                println!(
+                    "no past failure looks like this ({} failures searched)",
+                    index.len()
+                );
+            }
+            for (i, h) in hits.iter().enumerate() {
+                println!(
+                    "{}. [{:.2}] {} {} at {} ({})",
+                    i + 1,
+                    h.score,
+                    h.repository,
+                    h.environment,
+                    h.time,
+                    h.why
+                );
+                println!("   error: {}", h.error);
+                match &h.fix {
+                    Some(fix) => println!("   fix:   {fix}"),
+                    None => println!("   fix:   (none recorded)"),
+                }
+                let resolution = h
+                    .resolution_time_seconds
+                    .map(|s| format!(", resolved in {s:.0}s"))
+                    .unwrap_or_default();
+                println!(
+                    "   seen {} time(s) with this fix, in {} repositories{resolution}; fingerprint {}",
+                    h.occurrences, h.repositories, h.fingerprint
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct KnowledgeArgs {
+    #[command(subcommand)]
+    pub what: KnowledgeWhat,
+}
+
+#[derive(Subcommand)]
+pub enum KnowledgeWhat {
+    /// Write one JSON line per error fingerprint: template, examples, occurrences, fixes
+    Export(KnowledgeExportArgs),
+}
+
+#[derive(Args)]
+pub struct KnowledgeExportArgs {
+    /// Where to write it
+    #[arg(
+        long,
+        short,
+        default_value = ".chora/memory/knowledge/deployment-failures.jsonl"
+    )]
+    pub output: PathBuf,
+}
+
+pub async fn knowledge(g: &Global, args: KnowledgeArgs) -> anyhow::Result<ExitCode> {
+    let KnowledgeWhat::Export(args) = args.what;
+    let engine = open_engine(&g.data_dir).await?;
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    // Written beside, then renamed: a reader never sees half a file.
+    let tmp = args.output.with_extension("jsonl.tmp");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    let lines = export_knowledge(&engine, &mut file).await?;
+    file.flush()?;
+    drop(file);
+    std::fs::rename(&tmp, &args.output).with_context(|| format!("writing {}", args.output.display()))?;
+    if !g.quiet {
+        eprintln!("wrote {lines} failure fingerprints to {}", args.output.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
