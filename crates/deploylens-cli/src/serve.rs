@@ -86,6 +86,10 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let stats = Arc::new(CollectorStats::new());
     let engine = Engine::from_snapshot(ingestor.store().snapshot().clone(), EngineOptions::default()).await?;
     let state = AppState::new(stats.clone(), engine);
+    // The past-failure index of the starting snapshot.
+    state
+        .publish(Engine::from_snapshot(ingestor.store().snapshot().clone(), EngineOptions::default()).await?)
+        .await;
     let refresher = tokio::spawn(deploylens_server::refresh_loop(
         state.clone(),
         args.metrics_refresh,

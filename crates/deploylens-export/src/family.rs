@@ -1,7 +1,9 @@
 //! Building metric families by hand (the values come from SQL rows, not from instrumented
 //! code), encoded with the `prometheus` crate's text encoder.
 
-use prometheus::proto::{Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile, Summary,
+};
 use prometheus::{Encoder, TextEncoder};
 
 /// One metric family under construction.
@@ -40,6 +42,31 @@ impl Family {
 
     pub fn histogram(name: &str, help: &str) -> Family {
         Family::new(name, help, MetricType::HISTOGRAM)
+    }
+
+    pub fn summary(name: &str, help: &str) -> Family {
+        Family::new(name, help, MetricType::SUMMARY)
+    }
+
+    /// Adds one summary: (quantile, value) pairs, the count and the sum of the observations.
+    pub fn add_summary(&mut self, pairs: &[(&str, &str)], quantiles: &[(f64, f64)], count: u64, sum: f64) {
+        self.push(pairs, |m| {
+            let mut s = Summary::default();
+            s.set_sample_count(count);
+            s.set_sample_sum(sum);
+            s.set_quantile(
+                quantiles
+                    .iter()
+                    .map(|(q, v)| {
+                        let mut x = Quantile::default();
+                        x.set_quantile(*q);
+                        x.set_value(*v);
+                        x
+                    })
+                    .collect(),
+            );
+            m.set_summary(s);
+        });
     }
 
     pub fn name(&self) -> &str {

@@ -70,13 +70,17 @@ pub async fn store_families(engine: &Engine, now_us: i64) -> Result<Vec<Family>,
         "deploylens_deployment_failure_ratio",
         "Failed / completed deployments in the window, 0 to 1 (query: success_rate).",
     );
-    let mut quantiles = Family::gauge(
+    let mut quantiles = Family::summary(
         "deploylens_deployment_duration_quantile_seconds",
-        "Exact p50, p95 and p99 of deployment durations in the window (query: duration_percentiles).",
+        "Exact p50, p95 and p99 of the durations of deployments completed in the window, with their count and sum (query: duration_percentiles).",
     );
     let mut restore = Family::gauge(
         "deploylens_time_to_restore_median_seconds",
         "Median time from a failure streak's first failure to the next successful deployment or rollback, for streaks begun in the window (query: time_to_restore).",
+    );
+    let mut repeat = Family::gauge(
+        "deploylens_repeat_failure_ratio",
+        "Failures repeating a fingerprint seen before in any repository / all failures with a fingerprint, in the window (query: repeat_ratio).",
     );
     let mut uptime = Family::gauge(
         "deploylens_health_check_uptime_ratio",
@@ -106,23 +110,20 @@ pub async fn store_families(engine: &Engine, now_us: i64) -> Result<Vec<Family>,
             let (Some(repo), Some(env)) = (r.str("repository"), r.str("environment")) else {
                 continue;
             };
-            for (q, column) in [
-                ("0.5", "p50_seconds"),
-                ("0.95", "p95_seconds"),
-                ("0.99", "p99_seconds"),
-            ] {
+            let mut qs = Vec::new();
+            for (q, column) in [(0.5, "p50_seconds"), (0.95, "p95_seconds"), (0.99, "p99_seconds")] {
                 if let Some(v) = r.f64(column) {
-                    quantiles.add(
-                        &[
-                            ("repository", &repo),
-                            ("environment", &env),
-                            ("window", label),
-                            ("quantile", q),
-                        ],
-                        v,
-                    );
+                    qs.push((q, v));
                 }
             }
+            let count = r.f64("deployments").unwrap_or(0.0);
+            let sum = r.f64("mean_seconds").unwrap_or(0.0) * count;
+            let l = [
+                ("repository", repo.as_str()),
+                ("environment", env.as_str()),
+                ("window", label),
+            ];
+            quantiles.add_summary(&l, &qs, count as u64, sum);
         }
         for r in Rows::new(&rows(engine, "time_to_restore", window).await?).iter() {
             let (Some(repo), Some(env), Some(v)) = (
@@ -136,6 +137,12 @@ pub async fn store_families(engine: &Engine, now_us: i64) -> Result<Vec<Family>,
                 &[("repository", &repo), ("environment", &env), ("window", label)],
                 v,
             );
+        }
+        for r in Rows::new(&rows(engine, "repeat_ratio", window).await?).iter() {
+            let (Some(repo), Some(v)) = (r.str("repository"), r.f64("repeat_ratio")) else {
+                continue;
+            };
+            repeat.add(&[("repository", &repo), ("window", label)], v);
         }
         for r in Rows::new(&rows(engine, "uptime", window).await?).iter() {
             let (Some(repo), Some(env), Some(v)) =

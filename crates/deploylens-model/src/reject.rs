@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// A stable, machine-readable reason code. The codes are part of the public interface (the
-/// `rejects.reason` column and the `deploylens_rejects_total{reason}` metric): never rename one.
+/// `rejects.reason` column and the `deploylens_rejected_lines_total{reason}` metric): never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RejectReason {
     InvalidUtf8,

@@ -82,3 +82,27 @@ pub fn to_json(batches: &[arrow::array::RecordBatch]) -> Result<Vec<u8>, arrow::
     }
     Ok(out)
 }
+
+/// `GET /api/fixes?q=...&limit=5`: past failures like the error in `q`, best first.
+pub async fn fixes(State(state): State<AppState>, Query(params): Query<HashMap<String, String>>) -> Response {
+    let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing q: GET /api/fixes?q=<the error message>&limit=5",
+        );
+    };
+    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+        None => 5,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 100"),
+    };
+    let index = state.knowledge.read().await.clone();
+    let hits = index.search(
+        q,
+        deploylens_knowledge::SearchOptions {
+            limit,
+            now_us: now_us(),
+        },
+    );
+    Json(json!({ "query": q, "searched": index.len(), "results": hits })).into_response()
+}

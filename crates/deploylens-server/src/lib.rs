@@ -19,6 +19,7 @@ use axum::routing::get;
 use tokio::sync::{Notify, RwLock};
 
 use deploylens_collector::CollectorStats;
+use deploylens_knowledge::Index;
 use deploylens_query::Engine;
 
 pub use metrics::{RenderedMetrics, refresh_loop};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub changed: Arc<Notify>,
     /// How long the previous scrape took, as f64 bits.
     pub last_scrape_bits: Arc<AtomicU64>,
+    /// The past-failure index of the latest snapshot, for `/api/fixes`.
+    pub knowledge: Arc<RwLock<Arc<Index>>>,
 }
 
 impl AppState {
@@ -43,6 +46,7 @@ impl AppState {
             metrics: Arc::new(RwLock::new(Arc::new(RenderedMetrics::default()))),
             changed: Arc::new(Notify::new()),
             last_scrape_bits: Arc::new(AtomicU64::new(0)),
+            knowledge: Arc::new(RwLock::new(Arc::new(Index::new(Vec::new())))),
         }
     }
 
@@ -51,10 +55,15 @@ impl AppState {
         self.engine.read().await.clone()
     }
 
-    /// Publishes the engine of a newer snapshot.
+    /// Publishes the engine of a newer snapshot, then rebuilds the past-failure index from it.
     pub async fn publish(&self, engine: Engine) {
-        *self.engine.write().await = Arc::new(engine);
+        let engine = Arc::new(engine);
+        *self.engine.write().await = engine.clone();
         self.changed.notify_one();
+        match Index::load(&engine).await {
+            Ok(index) => *self.knowledge.write().await = Arc::new(index),
+            Err(e) => tracing::error!("cannot rebuild the past-failure index: {e}"),
+        }
     }
 }
 
@@ -65,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .route("/api/queries", get(api::list_queries))
         .route("/api/queries/{name}", get(api::run_query))
+        .route("/api/fixes", get(api::fixes))
         .with_state(state)
 }
 

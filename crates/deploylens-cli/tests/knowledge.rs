@@ -1,0 +1,164 @@
+//! Failure knowledge through the public interfaces: `fingerprint`, `fixes`, `knowledge
+//! export`, the repeat-failure queries and `GET /api/fixes` over a real socket.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+#[test]
+fn fingerprint_groups_the_same_failure_and_reads_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["fingerprint", "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ERROR: Health check timeout after 30s\n2025-11-02T10:00:00Z health check timeout after 45s\nsecret DATABASE_URL not found\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["fingerprint"], lines[1]["fingerprint"]);
+    assert_ne!(lines[0]["fingerprint"], lines[2]["fingerprint"]);
+    assert_eq!(lines[0]["template"], "health check timeout after <duration>");
+    let text = run(dir.path(), &["fingerprint", "--text", "Port 8080 already in use"]);
+    assert!(text.contains("\tport <port> already in use"), "{text}");
+}
+
+#[test]
+fn fixes_answers_with_past_fixes_best_first() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_json(dir.path(), &[&ecosystem()]);
+    let text = run(
+        dir.path(),
+        &[
+            "fixes",
+            "ERROR: Health check timeout after 90s",
+            "--format",
+            "json",
+            "--limit",
+            "3",
+        ],
+    );
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(hits.len(), 3);
+    assert!(
+        hits.iter()
+            .all(|h| h["why"] == "same fingerprint" && h["fix"].as_str().unwrap().contains("start_period"))
+    );
+    assert!(
+        hits.windows(2)
+            .all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64())
+    );
+    // A reworded error still finds the volume fix by its words.
+    let text = run(
+        dir.path(),
+        &[
+            "fixes",
+            "could not mount volume: directory /opt/data not found",
+            "--format",
+            "json",
+        ],
+    );
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert!(
+        hits[0]["template"]
+            .as_str()
+            .unwrap()
+            .contains("volume mount failed"),
+        "{text}"
+    );
+    assert!(hits[0]["why"].as_str().unwrap().starts_with("similar words"));
+    let human = run(dir.path(), &["fixes", "Health check timeout after 5s"]);
+    assert!(
+        human.contains("fix:") && human.contains("same fingerprint"),
+        "{human}"
+    );
+}
+
+#[test]
+fn knowledge_export_writes_one_line_per_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_json(dir.path(), &[&ecosystem()]);
+    let out = dir
+        .path()
+        .join("repo/.chora/memory/knowledge/deployment-failures.jsonl");
+    run(dir.path(), &["knowledge", "export", "-o", &out.to_string_lossy()]);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fingerprints = sql(
+        dir.path(),
+        "SELECT count(DISTINCT error_fingerprint) AS n FROM events",
+    );
+    assert_eq!(lines.len() as i64, fingerprints[0]["n"].as_i64().unwrap());
+    let health = lines
+        .iter()
+        .find(|l| l["template"] == "health check timeout after <duration>")
+        .expect("health check line");
+    assert_eq!(health["occurrences"], 6);
+    assert_eq!(health["repositories"].as_array().unwrap().len(), 4);
+    assert!(health["fixes"].as_array().unwrap().len() >= 3);
+    assert!(health["median_resolution_seconds"].as_f64().is_some());
+}
+
+#[test]
+fn repeat_failures_and_ratio_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_json(dir.path(), &[&ecosystem()]);
+    let repeats: Vec<serde_json::Value> = serde_json::from_str(&run(
+        dir.path(),
+        &["report", "repeat_failures", "--window", "all", "--format", "json"],
+    ))
+    .unwrap();
+    let ratio: Vec<serde_json::Value> = serde_json::from_str(&run(
+        dir.path(),
+        &["report", "repeat_ratio", "--window", "all", "--format", "json"],
+    ))
+    .unwrap();
+    let total_repeats: i64 = ratio.iter().map(|r| r["repeats"].as_i64().unwrap()).sum();
+    assert_eq!(total_repeats, repeats.len() as i64);
+    // The first occurrence of a fingerprint is never a repeat.
+    assert!(repeats.iter().all(|r| r["occurrence"].as_i64().unwrap() >= 2));
+    let health: Vec<_> = repeats
+        .iter()
+        .filter(|r| r["error_template"] == "health check timeout after <duration>")
+        .collect();
+    assert!(!health.is_empty() && health.iter().all(|r| r["occurrences"].as_i64().unwrap() >= 2));
+}
+
+#[test]
+fn api_fixes_over_a_real_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let eco = dir.path().join("eco");
+    copy_tree(&ecosystem(), &eco);
+    let server = Server::start(&dir.path().join("data"), &eco, &[]);
+    let (status, body) = http_get(
+        &server.addr,
+        "/api/fixes?q=Health%20check%20timeout%20after%2012s&limit=2",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+    assert_eq!(v["results"][0]["why"], "same fingerprint");
+    let (status, body) = http_get(&server.addr, "/api/fixes").unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("missing q"));
+    let (status, _) = http_get(&server.addr, "/api/fixes?q=x&limit=0").unwrap();
+    assert_eq!(status, 400);
+    assert!(server.terminate().success());
+}
