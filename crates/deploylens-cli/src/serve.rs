@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use deploylens_collector::{Collector, CollectorStats, Ingestor, LiveOptions};
 use deploylens_query::{Engine, EngineOptions};
-use deploylens_server::AppState;
+use deploylens_server::{Access, AppState, SqlLimits};
 use deploylens_store::StoreSnapshot;
 use tokio::sync::mpsc;
 
@@ -47,6 +47,28 @@ pub struct ServeArgs {
     /// Re-render the query metrics at least this often (the windows move with time)
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub metrics_refresh: Duration,
+    /// Longest an ad-hoc query (POST /api/sql) may run
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub sql_timeout: Duration,
+    /// Most rows an ad-hoc query returns (the X-Deploylens-Truncated header says when cut)
+    #[arg(long, default_value_t = 10_000)]
+    pub sql_max_rows: usize,
+    /// Ad-hoc queries running at once; more get 429
+    #[arg(long, default_value_t = 4)]
+    pub sql_max_concurrent: usize,
+    /// Memory for ad-hoc queries, in MiB (past it a query fails; nothing spills to disk)
+    #[arg(long, default_value_t = 512)]
+    pub sql_memory_mib: usize,
+    /// Largest request body, in bytes
+    #[arg(long, default_value_t = 65_536)]
+    pub max_body_bytes: usize,
+    /// Allow listening on a non-loopback address without a token (DEPLOYLENS_TOKEN_FILE,
+    /// /run/secrets/deploylens_token or DEPLOYLENS_TOKEN)
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Require the token on /healthz, /readyz and /metrics too
+    #[arg(long)]
+    pub protect_metrics: bool,
 }
 
 /// Parses `250ms`, `10s`, `5m`, `1h`.
@@ -67,6 +89,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     deploylens_collector::discover::check_patterns(&args.source.discovery()).map_err(anyhow::Error::msg)?;
+    let token = deploylens_server::load_token().map_err(anyhow::Error::msg)?;
+    if token.is_none() && !args.listen.ip().is_loopback() && !args.insecure_no_auth {
+        anyhow::bail!(
+            "refusing to listen on {} without a token: set DEPLOYLENS_TOKEN_FILE (or /run/secrets/deploylens_token, or DEPLOYLENS_TOKEN), or pass --insecure-no-auth",
+            args.listen
+        );
+    }
     let ingestor = Ingestor::open(&g.data_dir, args.source.ingest_options())
         .with_context(|| format!("opening the data directory {}", g.data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -84,11 +113,31 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
 
     let stats = Arc::new(CollectorStats::new());
-    let engine = Engine::from_snapshot(ingestor.store().snapshot().clone(), EngineOptions::default()).await?;
-    let state = AppState::new(stats.clone(), engine);
+    let limits = SqlLimits {
+        timeout: args.sql_timeout,
+        max_rows: args.sql_max_rows,
+        max_concurrent: args.sql_max_concurrent,
+        max_body_bytes: args.max_body_bytes,
+        memory_bytes: args.sql_memory_mib << 20,
+    };
+    let sql_options = EngineOptions {
+        memory_limit: Some(limits.memory_bytes),
+        ..EngineOptions::default()
+    };
+    let snapshot = ingestor.store().snapshot().clone();
+    let engine = Engine::from_snapshot(snapshot.clone(), EngineOptions::default()).await?;
+    let sql_engine = Engine::from_snapshot(snapshot.clone(), sql_options).await?;
+    let access = Access {
+        token,
+        protect_health_and_metrics: args.protect_metrics,
+    };
+    let state = AppState::new(stats.clone(), engine, sql_engine, limits, access)?;
     // The past-failure index of the starting snapshot.
     state
-        .publish(Engine::from_snapshot(ingestor.store().snapshot().clone(), EngineOptions::default()).await?)
+        .publish(
+            Engine::from_snapshot(snapshot.clone(), EngineOptions::default()).await?,
+            Engine::from_snapshot(snapshot, sql_options).await?,
+        )
         .await;
     let refresher = tokio::spawn(deploylens_server::refresh_loop(
         state.clone(),
@@ -105,9 +154,13 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 while let Ok(newer) = snap_rx.try_recv() {
                     snapshot = newer;
                 }
-                match Engine::from_snapshot(snapshot, EngineOptions::default()).await {
-                    Ok(engine) => state.publish(engine).await,
-                    Err(e) => tracing::error!("cannot open the new snapshot: {e}"),
+                let engines = (
+                    Engine::from_snapshot(snapshot.clone(), EngineOptions::default()).await,
+                    Engine::from_snapshot(snapshot, sql_options).await,
+                );
+                match engines {
+                    (Ok(engine), Ok(sql_engine)) => state.publish(engine, sql_engine).await,
+                    (Err(e), _) | (_, Err(e)) => tracing::error!("cannot open the new snapshot: {e}"),
                 }
             }
         })

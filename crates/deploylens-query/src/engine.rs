@@ -30,6 +30,8 @@ pub enum QueryError {
     Store(#[from] StoreError),
     #[error("no canned query named {0:?}; `deploylens report --list` shows them")]
     UnknownQuery(String),
+    #[error("{0}")]
+    Refused(String),
     #[error("view {name} in queries/views failed: {source}")]
     View { name: String, source: DataFusionError },
 }
@@ -37,7 +39,8 @@ pub enum QueryError {
 /// Limits of a session.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineOptions {
-    /// Memory for query execution, in bytes (sorts and aggregations fail past it).
+    /// Memory for query execution, in bytes (sorts and aggregations fail past it, without
+    /// spilling to disk).
     pub memory_limit: Option<usize>,
     pub target_partitions: usize,
 }
@@ -72,7 +75,10 @@ impl Engine {
             .with_default_catalog_and_schema("deploylens", "public");
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = opts.memory_limit {
-            runtime = runtime.with_memory_limit(limit, 1.0);
+            runtime = runtime.with_memory_limit(limit, 1.0).with_disk_manager_builder(
+                datafusion::execution::disk_manager::DiskManagerBuilder::default()
+                    .with_mode(datafusion::execution::disk_manager::DiskManagerMode::Disabled),
+            );
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         ctx.register_udaf(percentile_cont_udaf());
@@ -233,4 +239,64 @@ async fn table(
         .with_listing_options(options)
         .with_schema(schema);
     Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// Limits of an ad-hoc query from the network.
+#[derive(Debug, Clone, Copy)]
+pub struct AdhocLimits {
+    /// Rows returned at most; one more is fetched to tell whether the result was cut.
+    pub max_rows: usize,
+}
+
+/// The rows of an ad-hoc query, and whether more rows were left out.
+pub struct AdhocResult {
+    pub schema: datafusion::arrow::datatypes::SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub truncated: bool,
+}
+
+impl Engine {
+    /// Plans read-only SQL for an untrusted caller and runs it with a row limit. Plans with a
+    /// cross join or a nested-loop join are refused: their work grows with the product of the
+    /// inputs and DataFusion cannot stop them promptly when a timeout fires.
+    pub async fn adhoc(&self, sql: &str, limits: AdhocLimits) -> Result<AdhocResult, QueryError> {
+        let df = self.sql(sql).await?;
+        let df = df.limit(0, Some(limits.max_rows.saturating_add(1)))?;
+        let plan = df.clone().create_physical_plan().await?;
+        if let Some(name) = find_unbounded_join(plan.as_ref()) {
+            return Err(QueryError::Refused(format!(
+                "the query needs a {name}, whose cost grows with the product of its inputs; join on equal keys instead, or run it with `deploylens sql` on the machine"
+            )));
+        }
+        let schema = plan.schema();
+        let batches = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
+        let mut rows = 0usize;
+        let mut kept = Vec::new();
+        let mut truncated = false;
+        for b in batches {
+            if rows + b.num_rows() > limits.max_rows {
+                kept.push(b.slice(0, limits.max_rows - rows));
+                truncated = true;
+                break;
+            }
+            rows += b.num_rows();
+            kept.push(b);
+        }
+        Ok(AdhocResult {
+            schema,
+            batches: kept,
+            truncated,
+        })
+    }
+}
+
+fn find_unbounded_join(plan: &dyn datafusion::physical_plan::ExecutionPlan) -> Option<&'static str> {
+    match plan.name() {
+        "CrossJoinExec" => return Some("cross join"),
+        "NestedLoopJoinExec" => return Some("nested-loop join (a join without equal keys)"),
+        _ => {}
+    }
+    plan.children()
+        .into_iter()
+        .find_map(|c| find_unbounded_join(c.as_ref()))
 }

@@ -12,7 +12,7 @@ mod percentile;
 mod window;
 
 pub use canned::{CannedQuery, canned_queries, canned_query};
-pub use engine::{Engine, EngineOptions, QueryError, bind_window};
+pub use engine::{AdhocLimits, AdhocResult, Engine, EngineOptions, QueryError, bind_window};
 pub use percentile::{exact_percentile, percentile_cont_udaf};
 pub use window::{Window, now_us, parse_timestamp, parse_window};
 

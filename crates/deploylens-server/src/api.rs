@@ -106,3 +106,11 @@ pub async fn fixes(State(state): State<AppState>, Query(params): Query<HashMap<S
     );
     Json(json!({ "query": q, "searched": index.len(), "results": hits })).into_response()
 }
+
+/// Unknown routes answer JSON too.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no route {}; see docs/openapi.yaml", uri.path()),
+    )
+}

@@ -6,7 +6,9 @@
 //! [`refresh_loop`] rendered beforehand, so a scrape costs no SQL.
 
 mod api;
+mod auth;
 mod metrics;
+mod sql;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -22,7 +24,9 @@ use deploylens_collector::CollectorStats;
 use deploylens_knowledge::Index;
 use deploylens_query::Engine;
 
+pub use auth::{load_token, load_token_from};
 pub use metrics::{RenderedMetrics, refresh_loop};
+pub use sql::{SqlLimits, sql_runtime};
 
 /// What every handler can see.
 #[derive(Clone)]
@@ -36,18 +40,43 @@ pub struct AppState {
     pub last_scrape_bits: Arc<AtomicU64>,
     /// The past-failure index of the latest snapshot, for `/api/fixes`.
     pub knowledge: Arc<RwLock<Arc<Index>>>,
+    /// The same snapshot for ad-hoc SQL, with its own memory limit.
+    pub sql_engine: Arc<RwLock<Arc<Engine>>>,
+    pub sql_runtime: tokio::runtime::Handle,
+    pub sql_slots: sql::Slots,
+    pub sql_limits: SqlLimits,
+    pub access: Access,
+}
+
+/// Who may call what.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub token: Option<String>,
+    /// Require the token on /healthz, /readyz and /metrics too.
+    pub protect_health_and_metrics: bool,
 }
 
 impl AppState {
-    pub fn new(stats: Arc<CollectorStats>, engine: Engine) -> Self {
-        AppState {
+    pub fn new(
+        stats: Arc<CollectorStats>,
+        engine: Engine,
+        sql_engine: Engine,
+        limits: SqlLimits,
+        access: Access,
+    ) -> std::io::Result<Self> {
+        Ok(AppState {
             stats,
             engine: Arc::new(RwLock::new(Arc::new(engine))),
             metrics: Arc::new(RwLock::new(Arc::new(RenderedMetrics::default()))),
             changed: Arc::new(Notify::new()),
             last_scrape_bits: Arc::new(AtomicU64::new(0)),
             knowledge: Arc::new(RwLock::new(Arc::new(Index::new(Vec::new())))),
-        }
+            sql_engine: Arc::new(RwLock::new(Arc::new(sql_engine))),
+            sql_runtime: sql_runtime()?,
+            sql_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent.max(1))),
+            sql_limits: limits,
+            access,
+        })
     }
 
     /// The snapshot to answer from.
@@ -55,8 +84,9 @@ impl AppState {
         self.engine.read().await.clone()
     }
 
-    /// Publishes the engine of a newer snapshot, then rebuilds the past-failure index from it.
-    pub async fn publish(&self, engine: Engine) {
+    /// Publishes the engines of a newer snapshot, then rebuilds the past-failure index.
+    pub async fn publish(&self, engine: Engine, sql_engine: Engine) {
+        *self.sql_engine.write().await = Arc::new(sql_engine);
         let engine = Arc::new(engine);
         *self.engine.write().await = engine.clone();
         self.changed.notify_one();
@@ -67,6 +97,18 @@ impl AppState {
     }
 }
 
+/// Every route, as (method, path): the router and the OpenAPI description (docs/openapi.yaml,
+/// checked by a test) list the same ones.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/queries"),
+    ("GET", "/api/queries/{name}"),
+    ("GET", "/api/fixes"),
+    ("POST", "/api/sql"),
+];
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -75,6 +117,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queries", get(api::list_queries))
         .route("/api/queries/{name}", get(api::run_query))
         .route("/api/fixes", get(api::fixes))
+        .route("/api/sql", axum::routing::post(sql::run_sql))
+        .fallback(api::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.sql_limits.max_body_bytes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
 }
 

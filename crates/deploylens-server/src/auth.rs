@@ -1,0 +1,116 @@
+//! Access: an optional bearer token, loaded the way the ecosystem loads secrets.
+
+use std::path::Path;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::AppState;
+use crate::api::error;
+
+/// Where the token comes from, in order: the file named by `DEPLOYLENS_TOKEN_FILE`, then
+/// `/run/secrets/deploylens_token` (a Docker secret), then `DEPLOYLENS_TOKEN`. No token: open.
+pub fn load_token() -> Result<Option<String>, String> {
+    load_token_from(
+        std::env::var_os("DEPLOYLENS_TOKEN_FILE")
+            .as_deref()
+            .map(Path::new),
+        Path::new("/run/secrets/deploylens_token"),
+        std::env::var("DEPLOYLENS_TOKEN").ok(),
+    )
+}
+
+pub fn load_token_from(
+    file: Option<&Path>,
+    secret: &Path,
+    env: Option<String>,
+) -> Result<Option<String>, String> {
+    let read = |p: &Path| -> Result<String, String> {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read the token file {}: {e}", p.display()))?;
+        let token = text.trim().to_string();
+        if token.is_empty() {
+            return Err(format!("the token file {} is empty", p.display()));
+        }
+        Ok(token)
+    };
+    if let Some(p) = file {
+        return read(p).map(Some);
+    }
+    if secret.exists() {
+        return read(secret).map(Some);
+    }
+    match env.map(|t| t.trim().to_string()) {
+        Some(t) if t.is_empty() => Err("DEPLOYLENS_TOKEN is set but empty".to_string()),
+        other => Ok(other),
+    }
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Requires `Authorization: Bearer <token>` when a token is set, except on the health and
+/// metrics routes unless they are protected too.
+pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(token) = state.access.token.as_deref() else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path();
+    let open =
+        matches!(path, "/healthz" | "/readyz" | "/metrics") && !state.access.protect_health_and_metrics;
+    if open {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(t) if same(t.as_bytes(), token.as_bytes()) => next.run(request).await,
+        Some(_) => error(StatusCode::UNAUTHORIZED, "wrong token"),
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "this server needs a token: send Authorization: Bearer <token>",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_sources_in_priority_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        let secret = dir.path().join("secret");
+        std::fs::write(&file, "from-file\n").unwrap();
+        std::fs::write(&secret, "from-secret").unwrap();
+        let env = Some("from-env".to_string());
+        assert_eq!(
+            load_token_from(Some(&file), &secret, env.clone()),
+            Ok(Some("from-file".into()))
+        );
+        assert_eq!(
+            load_token_from(None, &secret, env.clone()),
+            Ok(Some("from-secret".into()))
+        );
+        let missing = dir.path().join("none");
+        assert_eq!(load_token_from(None, &missing, env), Ok(Some("from-env".into())));
+        assert_eq!(load_token_from(None, &missing, None), Ok(None));
+        assert!(load_token_from(Some(&missing), &secret, None).is_err());
+        std::fs::write(&file, "  \n").unwrap();
+        assert!(
+            load_token_from(Some(&file), &secret, None)
+                .unwrap_err()
+                .contains("empty")
+        );
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+}
