@@ -44,32 +44,28 @@ impl Default for SqlLimits {
 }
 
 /// The SQL text of a request: a JSON `{"sql": ...}` body, or the body itself.
-fn sql_of(headers: &HeaderMap, body: &[u8]) -> Result<String, Response> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| error(StatusCode::BAD_REQUEST, "the body is not UTF-8"))?;
+fn sql_of(headers: &HeaderMap, body: &[u8]) -> Result<String, Box<Response>> {
+    let bad = |m: String| Box::new(error(StatusCode::BAD_REQUEST, m));
+    let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8".into()))?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let sql = if is_json || text.trim_start().starts_with('{') {
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not JSON: {e}; send {{\"sql\": \"SELECT ...\"}} or the SQL text"),
-            )
+            bad(format!(
+                "the body is not JSON: {e}; send {{\"sql\": \"SELECT ...\"}} or the SQL text"
+            ))
         })?;
         v.get("sql")
             .and_then(|s| s.as_str())
             .map(str::to_string)
-            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "the JSON body has no \"sql\" string"))?
+            .ok_or_else(|| bad("the JSON body has no \"sql\" string".into()))?
     } else {
         text.to_string()
     };
     if sql.trim().is_empty() {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "no SQL: send SELECT ... as the body or {\"sql\": ...}",
-        ));
+        return Err(bad("no SQL: send SELECT ... as the body or {\"sql\": ...}".into()));
     }
     Ok(sql)
 }
@@ -130,7 +126,7 @@ pub async fn run_sql(
     };
     let sql = match sql_of(&headers, &body) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(_permit) = state.sql_slots.clone().try_acquire_owned() else {
         return error(

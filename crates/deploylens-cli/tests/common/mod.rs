@@ -177,14 +177,17 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-/// One HTTP/1.0 request over a real socket: (status, lowercased headers, body bytes).
+/// (status, lowercased headers, body bytes)
+pub type HttpReply = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// One HTTP/1.0 request over a real socket.
 pub fn http_request(
     addr: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+) -> Option<HttpReply> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     let mut head = format!(
