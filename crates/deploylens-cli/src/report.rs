@@ -28,6 +28,9 @@ pub struct ReportArgs {
     /// List the canned queries and their descriptions
     #[arg(long)]
     pub list: bool,
+    /// Run every canned query (what a dashboard refresh does)
+    #[arg(long, conflicts_with = "name")]
+    pub all: bool,
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -62,8 +65,14 @@ pub async fn run(g: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
     }
     let window = window_of(&args.window, args.as_of.as_deref())?;
     let engine = open_engine(&g.data_dir).await?;
+    let every: Vec<String> = canned_queries()
+        .into_iter()
+        .filter(|q| !q.is_view)
+        .map(|q| q.name)
+        .collect();
     let names: Vec<&str> = match &args.name {
         Some(n) => vec![n.as_str()],
+        None if args.all => every.iter().map(String::as_str).collect(),
         None => SUMMARY.to_vec(),
     };
     for name in &names {

@@ -55,6 +55,8 @@ struct Group {
     terms: Vec<(String, f64)>,
     failures: Vec<usize>,
     repositories: usize,
+    /// Per distinct fix (None: no fix recorded): its most recent failure and how many.
+    by_fix: Vec<(Option<String>, usize, usize)>,
 }
 
 /// A known problem: fingerprint groups linked by an identical recorded fix. The same fix
@@ -117,6 +119,7 @@ impl Index {
                     terms: terms(&f.template, &f.error),
                     failures: Vec::new(),
                     repositories: 0,
+                    by_fix: Vec::new(),
                 });
                 groups.len() - 1
             });
@@ -148,6 +151,21 @@ impl Index {
                 }
             }
             g.terms = merged.into_iter().collect();
+            // Precomputed so that a search costs the number of distinct fixes, not failures.
+            let mut by_fix: HashMap<Option<String>, (usize, usize)> = HashMap::new();
+            for &i in &g.failures {
+                let entry = by_fix
+                    .entry(fix_key(failures[i].fix.as_deref()))
+                    .or_insert((i, 0));
+                entry.1 += 1;
+                if failures[i].timestamp_us > failures[entry.0].timestamp_us {
+                    entry.0 = i;
+                }
+            }
+            g.by_fix = by_fix
+                .into_iter()
+                .map(|(k, (latest, count))| (k, latest, count))
+                .collect();
         }
 
         // Link groups that share a fix.
@@ -315,19 +333,19 @@ impl Index {
         exact: Option<usize>,
         now_us: i64,
     ) -> Vec<Hit> {
-        let mut by_fix: HashMap<Option<String>, (usize, usize)> = HashMap::new(); // fix -> (latest, count)
+        let mut by_fix: HashMap<Option<&str>, (usize, usize)> = HashMap::new(); // fix -> (shown, count)
         for &g in &self.problems[p].groups {
-            for &i in &self.groups[g].failures {
-                let f = &self.failures[i];
-                let entry = by_fix.entry(fix_key(f.fix.as_deref())).or_insert((i, 0));
-                entry.1 += 1;
+            let own = exact == Some(g);
+            for (key, latest, count) in &self.groups[g].by_fix {
+                let entry = by_fix.entry(key.as_deref()).or_insert((*latest, 0));
+                entry.1 += count;
                 // Prefer showing the failure of the question's own fingerprint, then the latest.
+                let f = &self.failures[*latest];
                 let current = &self.failures[entry.0];
-                let own = |x: &PastFailure| {
-                    exact.is_some_and(|e| self.by_fingerprint.get(&x.fingerprint) == Some(&e))
-                };
-                if (own(f), f.timestamp_us) > (own(current), current.timestamp_us) {
-                    entry.0 = i;
+                let current_own =
+                    exact.is_some_and(|e| self.by_fingerprint.get(&current.fingerprint) == Some(&e));
+                if (own, f.timestamp_us) > (current_own, current.timestamp_us) {
+                    entry.0 = *latest;
                 }
             }
         }
