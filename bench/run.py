@@ -232,7 +232,54 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_live(work, repos=1000, appends=100):
+def bench_load(addr, seconds=60, clients=6):
+    """A bounded mixed load on loopback: /metrics, POST /api/sql and /api/fixes."""
+    import threading
+
+    host, port = addr.split(":")
+    stop = time.time() + seconds
+    lat = {"metrics": [], "sql": [], "fixes": []}
+    errors = []
+
+    def worker(w):
+        i = w
+        while time.time() < stop:
+            kind = ["metrics", "sql", "fixes"][i % 3]
+            i += 1
+            c = http.client.HTTPConnection(host, int(port), timeout=60)
+            t = time.perf_counter()
+            try:
+                if kind == "metrics":
+                    c.request("GET", "/metrics")
+                elif kind == "sql":
+                    c.request("POST", "/api/sql", body="SELECT repository, environment, count(*) AS n FROM deployments GROUP BY 1, 2")
+                else:
+                    c.request("GET", "/api/fixes?q=Health%20check%20timeout%20after%2031s&limit=5")
+                r = c.getresponse()
+                r.read()
+                if r.status != 200:
+                    errors.append((kind, r.status))
+            except Exception as e:
+                errors.append((kind, str(e)))
+            finally:
+                c.close()
+            lat[kind].append((time.perf_counter() - t) * 1e3)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    q = lambda v, x: sorted(v)[min(len(v) - 1, round((len(v) - 1) * x))] if v else float("nan")
+    return {
+        "seconds": seconds, "clients": clients, "errors": len(errors), "error_examples": errors[:5],
+        **{f"{k}_requests": len(v) for k, v in lat.items()},
+        **{f"{k}_p50_ms": q(v, 0.5) for k, v in lat.items()},
+        **{f"{k}_p99_ms": q(v, 0.99) for k, v in lat.items()},
+    }
+
+
+def bench_live(work, repos=1000, appends=100, load_seconds=60):
     eco = os.path.join(work, "eco-live")
     data = os.path.join(work, "dl-live")
     shutil.rmtree(eco, ignore_errors=True)
@@ -279,6 +326,7 @@ def bench_live(work, repos=1000, appends=100):
             visible.append((time.perf_counter() - t) * 1e3)
             seen += 1
             time.sleep(rng.uniform(0.05, 0.3))
+        load = bench_load(addr, seconds=load_seconds)
     finally:
         p.terminate()
         p.wait()
@@ -287,6 +335,7 @@ def bench_live(work, repos=1000, appends=100):
         "repositories": repos, "ready_seconds": ready, "idle_cpu_percent": idle_cpu,
         "scrape_p50_ms": q(lat, 0.5), "scrape_p99_ms": q(lat, 0.99), "scrape_bytes": size, "series": series,
         "append_visible_p50_ms": q(visible, 0.5), "append_visible_p99_ms": q(visible, 0.99), "appends": appends,
+        "load": load,
     }
 
 
@@ -332,6 +381,12 @@ def write_report(res, path):
           f"| `/metrics` scrape, p99 | {lv['scrape_p99_ms']:.1f} ms | < 50 ms |",
           f"| scrape size | {lv['scrape_bytes']/1e6:.1f} MB, {lv['series']:,} series | |",
           f"| start to ready (initial scan) | {lv['ready_seconds']:.1f} s | |"]
+    ld = lv["load"]
+    L += ["", f"### Mixed load ({ld['seconds']} s, {ld['clients']} clients on loopback, same server)", "",
+          "| route | requests | p50 | p99 |", "|---|---|---|---|"]
+    for k, route in [("metrics", "GET /metrics"), ("sql", "POST /api/sql"), ("fixes", "GET /api/fixes")]:
+        L.append(f"| `{route}` | {ld[k + '_requests']:,} | {ld[k + '_p50_ms']:.1f} ms | {ld[k + '_p99_ms']:.1f} ms |")
+    L += ["", f"Errors: {ld['errors']}."]
     s = res["search"]
     L += ["", "## Search of past fixes", "", f"`Index::search` over {s['failures']:,} past failures ({s['templates']} fingerprints), {s['queries']} queries (half reworded):", "",
           "| p50 | p99 | max | index build | target |", "|---|---|---|---|---|", f"| {s['p50_ms']:.2f} ms | {s['p99_ms']:.2f} ms | {s['max_ms']:.2f} ms | {s['build_seconds']:.1f} s | p99 < 50 ms |", ""]
@@ -362,7 +417,7 @@ def main():
         biggest = ecos[max(ecos)]
         res["refresh"] = bench_refresh(biggest, a.repeat, work)
         print("refresh", json.dumps({k: v for k, v in res["refresh"].items() if k != "checks"}), flush=True)
-        res["live"] = bench_live(work, repos=100 if a.quick else 1000, appends=20 if a.quick else 100)
+        res["live"] = bench_live(work, repos=100 if a.quick else 1000, appends=20 if a.quick else 100, load_seconds=10 if a.quick else 60)
         print("live", json.dumps(res["live"]), flush=True)
         res["search"] = bench_search(20000 if a.quick else 1_000_000)
         print("search", json.dumps(res["search"]), flush=True)

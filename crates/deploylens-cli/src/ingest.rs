@@ -16,7 +16,7 @@ use crate::Global;
 #[derive(Args, Clone)]
 pub struct IngestArgs {
     /// Folders to search for .chora/memory/events/deployment.jsonl (a file is taken as is)
-    #[arg(required = true)]
+    #[arg(required = true, env = "DEPLOYLENS_ROOTS", value_delimiter = ',')]
     pub roots: Vec<PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
@@ -29,13 +29,18 @@ pub struct IngestArgs {
 #[derive(Args, Clone)]
 pub struct SourceArgs {
     /// Also collect files matching this glob (relative to each root); repeatable
-    #[arg(long = "pattern", value_name = "GLOB")]
+    #[arg(
+        long = "pattern",
+        value_name = "GLOB",
+        env = "DEPLOYLENS_PATTERNS",
+        value_delimiter = ','
+    )]
     pub patterns: Vec<String>,
     /// Follow symbolic links while walking the roots
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYLENS_FOLLOW_SYMLINKS")]
     pub follow_symlinks: bool,
     /// Lines longer than this many bytes are rejected (line_too_long)
-    #[arg(long, default_value_t = deploylens_model::DEFAULT_MAX_LINE_BYTES)]
+    #[arg(long, env = "DEPLOYLENS_MAX_LINE_BYTES", default_value_t = deploylens_model::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
     /// Commit after this many rows (smaller commits: finer crash recovery, more files)
     #[arg(long, hide = true)]

@@ -1,6 +1,7 @@
 //! `deploylens`: deployment history from every repository's `deployment.jsonl`, as SQL,
 //! reports, metrics and answers.
 
+mod config;
 mod demo;
 mod export;
 mod ingest;
@@ -46,6 +47,9 @@ struct Global {
     /// More log output (-v info, -vv debug); RUST_LOG overrides
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// TOML configuration file; its settings apply where no flag or environment variable is given
+    #[arg(long, global = true, env = "DEPLOYLENS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -72,6 +76,8 @@ enum Command {
     Knowledge(knowledge::KnowledgeArgs),
     /// Serve the Model Context Protocol on stdio (tools: search_past_fixes, run_sql, deployment_summary)
     Mcp(mcp::McpArgs),
+    /// Configuration files: check one
+    Config(config::ConfigArgs),
 }
 
 #[derive(Args)]
@@ -99,6 +105,10 @@ fn init_logging(global: &Global) {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = config::apply() {
+        eprintln!("error: {e}\ncheck it with: deploylens config check FILE");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -148,5 +158,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fixes(args) => knowledge::fixes(&g, args).await,
         Command::Knowledge(args) => knowledge::knowledge(&g, args).await,
         Command::Mcp(args) => mcp::run(&g, args).await,
+        Command::Config(args) => config::run(args),
     }
 }

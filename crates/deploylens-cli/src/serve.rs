@@ -22,53 +22,73 @@ use crate::ingest::SourceArgs;
 #[derive(Args, Clone)]
 pub struct ServeArgs {
     /// Folders to search for .chora/memory/events/deployment.jsonl
-    #[arg(required = true)]
+    #[arg(required = true, env = "DEPLOYLENS_ROOTS", value_delimiter = ',')]
     pub roots: Vec<PathBuf>,
     /// Address of the HTTP server (port 0 picks a free port; the chosen address is printed)
-    #[arg(long, default_value = "127.0.0.1:9464")]
+    #[arg(long, env = "DEPLOYLENS_LISTEN", default_value = "127.0.0.1:9464")]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub source: SourceArgs,
     /// Poll files instead of watching them (network filesystems, some container mounts)
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYLENS_POLL")]
     pub poll: bool,
     /// How often files are checked when polling
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, env = "DEPLOYLENS_POLL_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
     pub poll_interval: Duration,
     /// How often the roots are walked again for new repositories
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "DEPLOYLENS_RESCAN_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub rescan_interval: Duration,
     /// Merge commits smaller than this many events...
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, env = "DEPLOYLENS_COMPACT_SMALL_ROWS", default_value_t = 50_000)]
     pub compact_small_rows: u64,
     /// ...once there are more than this many of them
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, env = "DEPLOYLENS_COMPACT_MAX_SMALL", default_value_t = 16)]
     pub compact_max_small: usize,
     /// Re-render the query metrics at least this often (the windows move with time)
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "DEPLOYLENS_METRICS_REFRESH", default_value = "30s", value_parser = parse_duration)]
     pub metrics_refresh: Duration,
+    /// Windows of the windowed metrics (the `window` label)
+    #[arg(
+        long,
+        env = "DEPLOYLENS_METRICS_WINDOWS",
+        value_delimiter = ',',
+        default_value = "1h,24h,7d"
+    )]
+    pub metrics_windows: Vec<String>,
     /// Longest an ad-hoc query (POST /api/sql) may run
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "DEPLOYLENS_SQL_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub sql_timeout: Duration,
     /// Most rows an ad-hoc query returns (the X-Deploylens-Truncated header says when cut)
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, env = "DEPLOYLENS_SQL_MAX_ROWS", default_value_t = 10_000)]
     pub sql_max_rows: usize,
     /// Ad-hoc queries running at once; more get 429
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, env = "DEPLOYLENS_SQL_MAX_CONCURRENT", default_value_t = 4)]
     pub sql_max_concurrent: usize,
     /// Memory for ad-hoc queries, in MiB (past it a query fails; nothing spills to disk)
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, env = "DEPLOYLENS_SQL_MEMORY_MIB", default_value_t = 512)]
     pub sql_memory_mib: usize,
     /// Largest request body, in bytes
-    #[arg(long, default_value_t = 65_536)]
+    #[arg(long, env = "DEPLOYLENS_MAX_BODY_BYTES", default_value_t = 65_536)]
     pub max_body_bytes: usize,
     /// Allow listening on a non-loopback address without a token (DEPLOYLENS_TOKEN_FILE,
     /// /run/secrets/deploylens_token or DEPLOYLENS_TOKEN)
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYLENS_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
     /// Require the token on /healthz, /readyz and /metrics too
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYLENS_PROTECT_METRICS")]
     pub protect_metrics: bool,
+}
+
+/// `1h,24h,7d` as (label, seconds) pairs.
+pub fn metrics_windows(list: &[String]) -> anyhow::Result<Vec<(String, i64)>> {
+    list.iter()
+        .map(|w| {
+            Ok((
+                w.clone(),
+                deploylens_query::parse_window(w).map_err(anyhow::Error::msg)?,
+            ))
+        })
+        .collect()
 }
 
 /// Parses `250ms`, `10s`, `5m`, `1h`.
@@ -139,10 +159,12 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             Engine::from_snapshot(snapshot, sql_options).await?,
         )
         .await;
+    let windows = metrics_windows(&args.metrics_windows)?;
     let refresher = tokio::spawn(deploylens_server::refresh_loop(
         state.clone(),
         args.metrics_refresh,
         Duration::from_millis(200),
+        windows,
     ));
 
     // Snapshots from the collector thread become engines on the async side.

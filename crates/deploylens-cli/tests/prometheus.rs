@@ -289,3 +289,73 @@ fn openmetrics_backfill_is_accepted_by_promtool_and_matches_the_store() {
     let (ok, out) = promtool(&["tsdb", "list", &tsdb.to_string_lossy()], None);
     assert!(ok && out.lines().count() >= 2, "{out}");
 }
+
+#[test]
+fn the_shipped_native_topology_runs_targets_up_and_rules_loaded() {
+    // The shipped prometheus.yml, with the address this test's server got and the rules path
+    // made absolute; nothing else changed.
+    let dir = tempfile::tempdir().unwrap();
+    let eco = dir.path().join("eco");
+    copy_tree(&ecosystem(), &eco);
+    let server = Server::start(&dir.path().join("data"), &eco, &[]);
+    let shipped = std::fs::read_to_string(repo_root().join("dashboards/prometheus/prometheus.yml")).unwrap();
+    assert!(shipped.contains("127.0.0.1:9464") && shipped.contains("deploylens-rules.yml"));
+    let config = shipped.replace("127.0.0.1:9464", &server.addr).replace(
+        "deploylens-rules.yml",
+        &repo_root()
+            .join("dashboards/prometheus/deploylens-rules.yml")
+            .to_string_lossy(),
+    );
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let (ok, out) = promtool(&["check", "config", &config_path.to_string_lossy()], None);
+    assert!(ok, "{out}");
+    let prom_addr = format!("127.0.0.1:{}", free_port());
+    let _prom = Prometheus(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={prom_addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let targets = http_get(&prom_addr, "/api/v1/targets")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        if targets.contains(r#""health":"up""#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "target never up: {targets}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (_, rules) = http_get(&prom_addr, "/api/v1/rules").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&rules).unwrap();
+    let groups = v["data"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{rules}");
+    let rules_loaded: usize = groups.iter().map(|g| g["rules"].as_array().unwrap().len()).sum();
+    assert!(rules_loaded >= 7, "{rules}");
+    server.kill();
+}
+
+#[test]
+fn the_compose_file_validates_against_the_compose_specification() {
+    let out = Command::new("python3")
+        .arg(repo_root().join("deploy/check-compose.py"))
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.trim_end().ends_with("OK"), "{text}");
+}

@@ -286,6 +286,10 @@ impl Collector {
                 last_rescan = Instant::now();
                 self.rediscover();
                 self.pass_and_publish(None, on_commit);
+                // Replaced commits are deleted after their grace period even when idle.
+                if let Err(e) = self.ingestor.store_mut().collect_garbage(self.opts.gc_grace) {
+                    tracing::warn!("cannot remove replaced commits yet: {e}");
+                }
             } else if self.opts.poll && last_poll.elapsed() >= self.opts.poll_interval {
                 last_poll = Instant::now();
                 self.pass_and_publish(None, on_commit);

@@ -11,7 +11,7 @@ use deploylens_store::StoreSnapshot;
 use crate::family::Family;
 use crate::rows::Rows;
 
-/// The windows of the windowed metrics: (label, seconds).
+/// The default windows of the windowed metrics: (label, seconds).
 pub const WINDOWS: &[(&str, i64)] = &[("1h", 3_600), ("24h", 86_400), ("7d", 604_800)];
 
 async fn rows(
@@ -24,7 +24,11 @@ async fn rows(
 
 /// The metrics computed from the store with the canned queries, for the windows ending at
 /// `now_us`.
-pub async fn store_families(engine: &Engine, now_us: i64) -> Result<Vec<Family>, QueryError> {
+pub async fn store_families(
+    engine: &Engine,
+    now_us: i64,
+    windows: &[(String, i64)],
+) -> Result<Vec<Family>, QueryError> {
     let all = Window::ending_at(now_us, 200 * 365 * 86_400);
     let mut out = Vec::new();
 
@@ -86,7 +90,8 @@ pub async fn store_families(engine: &Engine, now_us: i64) -> Result<Vec<Family>,
         "deploylens_health_check_uptime_ratio",
         "Successful / all health checks in the window, 0 to 1 (query: uptime).",
     );
-    for (label, seconds) in WINDOWS {
+    for (label, seconds) in windows {
+        let label = label.as_str();
         let window = Window::ending_at(now_us, *seconds);
         for r in Rows::new(&rows(engine, "success_rate", window).await?).iter() {
             let (Some(repo), Some(env)) = (r.str("repository"), r.str("environment")) else {

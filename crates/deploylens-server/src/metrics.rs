@@ -22,11 +22,11 @@ pub struct RenderedMetrics {
 
 /// Renders the query metrics after each new snapshot (at most every `min_gap`) and at least
 /// every `every`, so the time windows move even when nothing is appended.
-pub async fn refresh_loop(state: AppState, every: Duration, min_gap: Duration) {
+pub async fn refresh_loop(state: AppState, every: Duration, min_gap: Duration, windows: Vec<(String, i64)>) {
     loop {
         let started = Instant::now();
         let engine = state.engine().await;
-        match store_families(&engine, now_us()).await {
+        match store_families(&engine, now_us(), &windows).await {
             Ok(families) => {
                 let text = encode(families);
                 let rendered = RenderedMetrics {

@@ -69,6 +69,9 @@ impl CommitInfo {
 #[derive(Debug, Clone, Default)]
 pub struct StoreSnapshot {
     pub commits: Vec<CommitInfo>,
+    /// Commits still on disk that a compaction replaced (directly or through a chain of
+    /// compactions): never read, removed by the writer.
+    pub replaced: Vec<u64>,
 }
 
 impl StoreSnapshot {
@@ -101,8 +104,16 @@ impl StoreSnapshot {
             .iter()
             .flat_map(|c| c.manifest.replaces.iter().copied())
             .collect();
+        let on_disk: Vec<u64> = commits
+            .iter()
+            .map(|c| c.manifest.seq)
+            .filter(|s| replaced.contains(s))
+            .collect();
         commits.retain(|c| !replaced.contains(&c.manifest.seq));
-        Ok(StoreSnapshot { commits })
+        Ok(StoreSnapshot {
+            commits,
+            replaced: on_disk,
+        })
     }
 
     pub fn event_files(&self) -> Vec<PathBuf> {
@@ -192,8 +203,9 @@ impl Store {
             .and_then(|_| writeln!(lock, "{}", std::process::id()));
 
         remove_temporaries(&store_dir)?;
-        let snapshot = StoreSnapshot::read(root)?;
+        let mut snapshot = StoreSnapshot::read(root)?;
         remove_replaced(&store_dir, &snapshot)?;
+        snapshot.replaced.clear();
         let next_seq = max_seq_on_disk(&store_dir)?.map_or(1, |s| s + 1);
         Ok(Store {
             root: root.to_path_buf(),
@@ -409,12 +421,11 @@ fn remove_temporaries(store_dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn remove_replaced(store_dir: &Path, live: &StoreSnapshot) -> Result<(), StoreError> {
-    let replaced: HashSet<u64> = live
-        .commits
-        .iter()
-        .flat_map(|c| c.manifest.replaces.iter().copied())
-        .collect();
+/// Removes every replaced commit found on disk, including those replaced by a compaction that
+/// was itself compacted later: keeping one of them would bring its rows back once the commit
+/// that named it is gone.
+fn remove_replaced(store_dir: &Path, snapshot: &StoreSnapshot) -> Result<(), StoreError> {
+    let replaced: HashSet<u64> = snapshot.replaced.iter().copied().collect();
     remove_replaced_seqs(store_dir, &replaced)
 }
 
