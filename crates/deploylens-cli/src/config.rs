@@ -114,7 +114,8 @@ impl ConfigFile {
                 .as_ref()
                 .map(|r| join(&r.iter().map(|p| p.display()).collect::<Vec<_>>())),
         );
-        put("DEPLOYLENS_PATTERNS", self.patterns.as_deref().map(join));
+        // Globs may hold commas (`{a,b}`): patterns are separated by semicolons.
+        put("DEPLOYLENS_PATTERNS", self.patterns.as_ref().map(|p| p.join(";")));
         put(
             "DEPLOYLENS_FOLLOW_SYMLINKS",
             self.follow_symlinks.map(|b| b.to_string()),

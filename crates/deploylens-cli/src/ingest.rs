@@ -33,7 +33,7 @@ pub struct SourceArgs {
         long = "pattern",
         value_name = "GLOB",
         env = "DEPLOYLENS_PATTERNS",
-        value_delimiter = ','
+        value_delimiter = ';'
     )]
     pub patterns: Vec<String>,
     /// Follow symbolic links while walking the roots
