@@ -168,13 +168,14 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     ));
 
     // Snapshots from the collector thread become engines on the async side.
-    let (snap_tx, mut snap_rx) = mpsc::unbounded_channel::<StoreSnapshot>();
+    let (snap_tx, mut snap_rx) = mpsc::unbounded_channel::<(StoreSnapshot, bool)>();
     let publisher = {
         let state = state.clone();
         tokio::spawn(async move {
-            while let Some(mut snapshot) = snap_rx.recv().await {
-                while let Ok(newer) = snap_rx.try_recv() {
+            while let Some((mut snapshot, mut initial)) = snap_rx.recv().await {
+                while let Ok((newer, newer_initial)) = snap_rx.try_recv() {
                     snapshot = newer;
+                    initial |= newer_initial;
                 }
                 let engines = (
                     Engine::from_snapshot(snapshot.clone(), EngineOptions::default()).await,
@@ -183,6 +184,10 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 match engines {
                     (Ok(engine), Ok(sql_engine)) => state.publish(engine, sql_engine).await,
                     (Err(e), _) | (_, Err(e)) => tracing::error!("cannot open the new snapshot: {e}"),
+                }
+                // Ready once what the initial scan committed is what the server answers from.
+                if initial {
+                    state.stats.ready.store(true, Ordering::Relaxed);
                 }
             }
         })
@@ -206,8 +211,8 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .name("collector".into())
             .spawn(move || {
                 let mut collector = Collector::new(ingestor, roots, discovery, live, stats);
-                collector.run(&stop, &mut |snapshot| {
-                    let _ = snap_tx.send(snapshot.clone());
+                collector.run(&stop, &mut |snapshot, initial| {
+                    let _ = snap_tx.send((snapshot.clone(), initial));
                 });
             })?
     };

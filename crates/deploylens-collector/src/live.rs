@@ -255,12 +255,13 @@ impl Collector {
     }
 
     /// Runs until `stop` is set: the initial scan, then hints, polls and rescans. After each
-    /// pass that committed, `on_commit` gets the new snapshot. On stop, a last pass flushes
-    /// what was appended meanwhile.
-    pub fn run(&mut self, stop: &AtomicBool, on_commit: &mut dyn FnMut(&StoreSnapshot)) {
+    /// pass that committed, `on_commit` gets the new snapshot; after the initial scan it gets
+    /// the snapshot with `true`, so that the consumer can declare itself ready once it serves
+    /// that snapshot. On stop, a last pass flushes what was appended meanwhile.
+    pub fn run(&mut self, stop: &AtomicBool, on_commit: &mut dyn FnMut(&StoreSnapshot, bool)) {
         self.rediscover();
         self.pass_and_publish(None, on_commit);
-        self.stats.ready.store(true, Ordering::Relaxed);
+        on_commit(self.snapshot(), true);
         let mut last_rescan = Instant::now();
         let mut last_poll = Instant::now();
         while !stop.load(Ordering::Relaxed) {
@@ -337,14 +338,14 @@ impl Collector {
     fn pass_and_publish(
         &mut self,
         only: Option<&HashSet<PathBuf>>,
-        on_commit: &mut dyn FnMut(&StoreSnapshot),
+        on_commit: &mut dyn FnMut(&StoreSnapshot, bool),
     ) {
         match self.pass(only) {
             Ok(report) if report.commits > 0 => {
                 if let Err(e) = self.maintain() {
                     tracing::error!("compaction failed (the store stays consistent): {e}");
                 }
-                on_commit(self.snapshot());
+                on_commit(self.snapshot(), false);
             }
             Ok(_) => {}
             Err(_) => {
