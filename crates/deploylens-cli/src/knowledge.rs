@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use deploylens_knowledge::{Index, SearchOptions, export_knowledge};
+use deploylens_knowledge::SearchOptions;
 use deploylens_query::now_us;
+use deploylens_query::{export_knowledge, load_index};
 
 use crate::Global;
 use crate::report::open_engine;
@@ -70,7 +71,7 @@ pub struct FixesArgs {
 
 pub async fn fixes(g: &Global, args: FixesArgs) -> anyhow::Result<ExitCode> {
     let engine = open_engine(&g.data_dir).await?;
-    let index = Index::load(&engine).await?;
+    let index = load_index(&engine).await?;
     let hits = index.search(
         &args.error,
         SearchOptions {

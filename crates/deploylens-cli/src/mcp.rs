@@ -122,7 +122,7 @@ impl rmcp::ServerHandler for Tools {}
 
 pub async fn run(g: &Global, args: McpArgs) -> anyhow::Result<ExitCode> {
     let engine = Arc::new(open_engine(&g.data_dir).await?);
-    let index = Arc::new(Index::load(&engine).await?);
+    let index = Arc::new(deploylens_query::load_index(&engine).await?);
     let tools = Tools {
         engine,
         index,

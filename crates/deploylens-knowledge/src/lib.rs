@@ -13,8 +13,6 @@
 //! its most recent occurrence and how often it happened.
 
 mod index;
-mod knowledge;
 mod terms;
 
 pub use index::{Hit, Index, PastFailure, SearchOptions};
-pub use knowledge::export_knowledge;

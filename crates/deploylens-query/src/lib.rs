@@ -8,11 +8,13 @@
 mod canned;
 mod engine;
 mod functions;
+mod knowledge;
 mod percentile;
 mod window;
 
 pub use canned::{CannedQuery, canned_queries, canned_query};
 pub use engine::{AdhocLimits, AdhocResult, Engine, EngineOptions, QueryError, bind_window};
+pub use knowledge::{export_knowledge, load_index};
 pub use percentile::{exact_percentile, percentile_cont_udaf};
 pub use window::{Window, now_us, parse_timestamp, parse_window};
 

@@ -90,7 +90,7 @@ impl AppState {
         let engine = Arc::new(engine);
         *self.engine.write().await = engine.clone();
         self.changed.notify_one();
-        match Index::load(&engine).await {
+        match deploylens_query::load_index(&engine).await {
             Ok(index) => *self.knowledge.write().await = Arc::new(index),
             Err(e) => tracing::error!("cannot rebuild the past-failure index: {e}"),
         }

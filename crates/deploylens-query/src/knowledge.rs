@@ -2,12 +2,14 @@
 
 use std::io::Write;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use deploylens_query::{Engine, Window, now_us};
+use datafusion::arrow;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use deploylens_knowledge::{Index, PastFailure};
 
-use crate::index::{Index, PastFailure};
+use crate::engine::Engine;
+use crate::window::{Window, now_us};
 
 fn column<'a>(b: &'a RecordBatch, name: &str) -> anyhow::Result<&'a arrow::array::ArrayRef> {
     b.column_by_name(name)
@@ -36,36 +38,34 @@ fn micros(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<i64>> {
     Ok((0..col.len()).map(|i| col.value(i)).collect())
 }
 
-impl Index {
-    /// Builds the index from the store's past failures (the `past_failures` query).
-    pub async fn load(engine: &Engine) -> anyhow::Result<Index> {
-        let all = Window::ending_at(now_us(), 200 * 365 * 86_400);
-        let batches = engine.canned_by_name("past_failures", all).await?;
-        let mut failures = Vec::new();
-        for b in &batches {
-            let ts = micros(b, "timestamp")?;
-            let repo = strings(b, "repository")?;
-            let env = strings(b, "environment")?;
-            let error = strings(b, "error")?;
-            let fp = strings(b, "error_fingerprint")?;
-            let tpl = strings(b, "error_template")?;
-            let fix = strings(b, "fix")?;
-            let res = floats(b, "resolution_time_seconds")?;
-            for i in 0..b.num_rows() {
-                failures.push(PastFailure {
-                    timestamp_us: ts[i],
-                    repository: repo[i].clone().unwrap_or_default(),
-                    environment: env[i].clone().unwrap_or_default(),
-                    error: error[i].clone().unwrap_or_default(),
-                    fingerprint: fp[i].clone().unwrap_or_default(),
-                    template: tpl[i].clone().unwrap_or_default(),
-                    fix: fix[i].clone(),
-                    resolution_time_seconds: res[i],
-                });
-            }
+/// Builds the past-failure index from the store (the `past_failures` query).
+pub async fn load_index(engine: &Engine) -> anyhow::Result<Index> {
+    let all = Window::ending_at(now_us(), 200 * 365 * 86_400);
+    let batches = engine.canned_by_name("past_failures", all).await?;
+    let mut failures = Vec::new();
+    for b in &batches {
+        let ts = micros(b, "timestamp")?;
+        let repo = strings(b, "repository")?;
+        let env = strings(b, "environment")?;
+        let error = strings(b, "error")?;
+        let fp = strings(b, "error_fingerprint")?;
+        let tpl = strings(b, "error_template")?;
+        let fix = strings(b, "fix")?;
+        let res = floats(b, "resolution_time_seconds")?;
+        for i in 0..b.num_rows() {
+            failures.push(PastFailure {
+                timestamp_us: ts[i],
+                repository: repo[i].clone().unwrap_or_default(),
+                environment: env[i].clone().unwrap_or_default(),
+                error: error[i].clone().unwrap_or_default(),
+                fingerprint: fp[i].clone().unwrap_or_default(),
+                template: tpl[i].clone().unwrap_or_default(),
+                fix: fix[i].clone(),
+                resolution_time_seconds: res[i],
+            });
         }
-        Ok(Index::new(failures))
     }
+    Ok(Index::new(failures))
 }
 
 /// Writes one JSON line per fingerprint (the `knowledge` query): template, example errors,
