@@ -340,7 +340,9 @@ def bench_live(work, repos=1000, appends=100, load_seconds=60):
 
 
 def bench_search(n):
-    out = subprocess.run(["cargo", "run", "-q", "--release", "-p", "deploylens-knowledge", "--example", "search_bench", "--", str(n), "2000"], cwd=ROOT, capture_output=True, check=True).stdout
+    binary = os.environ.get("DEPLOYLENS_SEARCH_BENCH")
+    cmd = [binary] if binary else ["cargo", "run", "-q", "--release", "-p", "deploylens-knowledge", "--example", "search_bench", "--"]
+    out = subprocess.run(cmd + [str(n), "2000"], cwd=ROOT, capture_output=True, check=True).stdout
     return json.loads(out)
 
 
@@ -400,10 +402,12 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="small sizes, one run: checks the script")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--no-build", action="store_true", help="use the release binary as it is")
     a = ap.parse_args()
     if a.quick:
         a.sizes, a.repeat = "20000", 1
-    sh(["cargo", "build", "--release", "-q", "-p", "deploylens-cli"], cwd=ROOT)
+    if not a.no_build:
+        sh(["cargo", "build", "--release", "-q", "-p", "deploylens-cli"], cwd=ROOT)
     work = tempfile.mkdtemp(prefix="deploylens-bench-")
     res = {"machine": machine(), "repeat": a.repeat, "ingest": {}}
     try:
