@@ -1,7 +1,7 @@
 //! The ingest pipeline: lines -> validated events (or rejects) -> commits, with read positions
 //! committed together with the rows they produced.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
@@ -68,7 +68,7 @@ pub struct Ingestor {
 /// What a commit needs, apart from the rows of the current run.
 struct Parts {
     store: Store,
-    ids: HashSet<u128>,
+    ids: deploylens_model::IdSet,
     checkpoints: BTreeMap<String, SourceCheckpoint>,
 }
 
@@ -231,7 +231,7 @@ struct Run {
     sources: Vec<SourceCheckpoint>,
     duplicates_uncommitted: u64,
     /// Ids of the events buffered for the next commit.
-    pending_ids: HashSet<u128>,
+    pending_ids: deploylens_model::IdSet,
     report: IngestReport,
 }
 
@@ -243,7 +243,7 @@ impl Run {
             rejects: RejectBatchBuilder::new(),
             sources: Vec::new(),
             duplicates_uncommitted: 0,
-            pending_ids: HashSet::new(),
+            pending_ids: deploylens_model::IdSet::default(),
             report: IngestReport::default(),
         }
     }

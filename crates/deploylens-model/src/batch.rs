@@ -9,7 +9,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field};
 use arrow::error::ArrowError;
 
-use crate::event::{Event, format_event_id};
+use crate::event::{Event, event_id_hex};
 use crate::reject::{Reject, escape_raw};
 use crate::schema::{events_schema, rejects_schema};
 
@@ -113,7 +113,8 @@ impl EventBatchBuilder {
     }
 
     pub fn append(&mut self, event: &Event<'_>, id: u128, at: Location<'_>) {
-        self.event_id.append_value(format_event_id(id));
+        let mut hex = [0u8; 32];
+        self.event_id.append_value(event_id_hex(id, &mut hex));
         self.timestamp.append_value(event.timestamp_us);
         self.event_type.append_value(event.event_type.as_str());
         self.repository.append_value(&event.repository);

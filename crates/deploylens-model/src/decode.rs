@@ -135,6 +135,24 @@ impl<'de> de::Deserialize<'de> for Fields<'de> {
 
 struct FieldsVisitor;
 
+/// The schema's fields.
+const KNOWN: &[&str] = &[
+    "timestamp",
+    "event_type",
+    "repository",
+    "environment",
+    "version",
+    "status",
+    "duration_seconds",
+    "errors",
+    "notes",
+    "deployed_by",
+    "trace_id",
+    "services",
+    "metadata",
+    "resolution_time_seconds",
+];
+
 impl<'de> Visitor<'de> for FieldsVisitor {
     type Value = Fields<'de>;
 
@@ -144,9 +162,19 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut fields: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::with_capacity(16);
+        // Known fields are checked for repeats with a bit each; only unknown keys are compared.
+        let mut seen_known = 0u32;
         while let Some(Key(key)) = map.next_key::<Key>()? {
             let value: &'de RawValue = map.next_value()?;
-            if fields.iter().any(|(k, _)| *k == key) {
+            let repeated = match KNOWN.iter().position(|k| *k == key) {
+                Some(bit) => {
+                    let before = seen_known;
+                    seen_known |= 1 << bit;
+                    before & (1 << bit) != 0
+                }
+                None => fields.iter().any(|(k, _)| *k == key),
+            };
+            if repeated {
                 return Err(de::Error::custom(format_args!(
                     "duplicate field `{key}`: each field may appear once per event"
                 )));

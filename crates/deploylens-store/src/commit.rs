@@ -226,8 +226,8 @@ impl Store {
     }
 
     /// The ids of every stored event, to drop repeats before they are written.
-    pub fn event_ids(&self) -> Result<HashSet<u128>, StoreError> {
-        let mut ids = HashSet::with_capacity(self.snapshot.event_count() as usize);
+    pub fn event_ids(&self) -> Result<deploylens_model::IdSet, StoreError> {
+        let mut ids = deploylens_model::IdSet::with_capacity_and_hasher(self.snapshot.event_count() as usize, Default::default());
         for path in self.snapshot.event_files() {
             read_event_ids(&path, &mut ids)?;
         }
@@ -381,7 +381,7 @@ fn read_all(path: &Path, out: &mut Vec<RecordBatch>) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn read_event_ids(path: &Path, ids: &mut HashSet<u128>) -> Result<(), StoreError> {
+fn read_event_ids(path: &Path, ids: &mut deploylens_model::IdSet) -> Result<(), StoreError> {
     let file = File::open(path).map_err(io("opening", path))?;
     let parquet_err = |source| StoreError::Parquet {
         path: path.to_path_buf(),
