@@ -227,7 +227,10 @@ impl Store {
 
     /// The ids of every stored event, to drop repeats before they are written.
     pub fn event_ids(&self) -> Result<deploylens_model::IdSet, StoreError> {
-        let mut ids = deploylens_model::IdSet::with_capacity_and_hasher(self.snapshot.event_count() as usize, Default::default());
+        let mut ids = deploylens_model::IdSet::with_capacity_and_hasher(
+            self.snapshot.event_count() as usize,
+            Default::default(),
+        );
         for path in self.snapshot.event_files() {
             read_event_ids(&path, &mut ids)?;
         }

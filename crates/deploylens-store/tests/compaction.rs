@@ -2,8 +2,6 @@
 //! appends: twenty-four hours of one append a minute in each of 50 files, committed once a
 //! minute, simulated quickly.
 
-use std::collections::HashSet;
-
 use deploylens_model::batch::{EventBatchBuilder, Location};
 use deploylens_model::{LineOrigin, decode_line};
 use deploylens_store::{SourceCheckpoint, Store, StoreSnapshot};
@@ -79,7 +77,7 @@ fn a_day_of_trickling_appends_leaves_a_bounded_number_of_files() {
     let snap = StoreSnapshot::read(dir.path()).unwrap();
     assert_eq!(snap.event_count(), events as u64);
     let store = Store::open(dir.path()).unwrap();
-    let ids: HashSet<u128> = store.event_ids().unwrap();
+    let ids = store.event_ids().unwrap();
     assert_eq!(ids.len(), events);
     let cps = snap.checkpoints();
     assert_eq!(cps.len(), 50);
