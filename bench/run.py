@@ -132,8 +132,18 @@ def duckdb_refresh(data_dir, names, start, end, days):
     con.execute("SET TimeZone='UTC'")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data_dir}/store/commit-*/events.parquet')")
     con.execute(f"CREATE VIEW rejects AS SELECT * FROM read_parquet('{data_dir}/store/commit-*/rejects.parquet')")
-    for name in ["deployments", "restores"]:
-        con.execute(f"CREATE VIEW {name} AS {to_duckdb(views[name], start, end, days)}")
+    # Views may build on each other: create them in passes until all exist.
+    pending = sorted(views)
+    while pending:
+        failed = []
+        for name in pending:
+            try:
+                con.execute(f"CREATE VIEW {name} AS {to_duckdb(views[name], start, end, days)}")
+            except duckdb.CatalogException:
+                failed.append(name)
+        if len(failed) == len(pending):
+            raise RuntimeError(f"views that cannot be created in DuckDB: {failed}")
+        pending = failed
     results, failed = {}, {}
     t = time.perf_counter()
     for name in names:

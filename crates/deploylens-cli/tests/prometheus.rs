@@ -61,6 +61,22 @@ fn prom_query(addr: &str, expr: &str) -> serde_json::Value {
 
 struct Prometheus(std::process::Child);
 
+impl Prometheus {
+    /// Debian's Prometheus with a config, its own storage and address; stopped on drop.
+    fn start(config: &std::path::Path, storage: &std::path::Path, addr: &str) -> Prometheus {
+        Prometheus(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.tsdb.path={}", storage.display()))
+                .arg(format!("--web.listen-address={addr}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("prometheus (Debian's prometheus package: scripts/install-test-deps.sh)"),
+        )
+    }
+}
+
 impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -136,19 +152,7 @@ fn prometheus_scrapes_serve_and_every_dashboard_and_rule_expression_works() {
         ),
     )
     .unwrap();
-    let _prom = Prometheus(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prom_addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian's prometheus package)"),
-    );
+    let _prom = Prometheus::start(&config, &dir.path().join("tsdb"), &prom_addr);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let up = http_get(&prom_addr, "/api/v1/query?query=up")
@@ -311,19 +315,7 @@ fn the_shipped_native_topology_runs_targets_up_and_rules_loaded() {
     let (ok, out) = promtool(&["check", "config", &config_path.to_string_lossy()], None);
     assert!(ok, "{out}");
     let prom_addr = format!("127.0.0.1:{}", free_port());
-    let _prom = Prometheus(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prom_addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus"),
-    );
+    let _prom = Prometheus::start(&config_path, &dir.path().join("tsdb"), &prom_addr);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let targets = http_get(&prom_addr, "/api/v1/targets")
