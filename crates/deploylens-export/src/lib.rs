@@ -11,5 +11,5 @@ mod openmetrics;
 mod rows;
 
 pub use family::{Family, encode};
-pub use metrics::{WINDOWS, collector_families, store_families};
+pub use metrics::{WINDOWS, collector_families, commit_families, store_families, window_families};
 pub use openmetrics::{BackfillOptions, write_openmetrics};

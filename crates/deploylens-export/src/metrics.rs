@@ -22,16 +22,11 @@ async fn rows(
     engine.canned_by_name(name, window).await
 }
 
-/// The metrics computed from the store with the canned queries, for the windows ending at
-/// `now_us`.
-pub async fn store_families(
-    engine: &Engine,
-    now_us: i64,
-    windows: &[(String, i64)],
-) -> Result<Vec<Family>, QueryError> {
+/// The cheap metrics that change with every commit: stored events by label, rejected lines,
+/// the size of the store. Rendered after each commit, so an append shows at once.
+pub async fn commit_families(engine: &Engine, now_us: i64) -> Result<Vec<Family>, QueryError> {
     let all = Window::ending_at(now_us, 200 * 365 * 86_400);
     let mut out = Vec::new();
-
     let mut events = Family::counter(
         "deploylens_events_total",
         "Stored events by repository, environment, event type and status (query: event_counts).",
@@ -56,6 +51,34 @@ pub async fn store_families(
         }
     }
     out.push(events);
+    let mut rejects = Family::counter(
+        "deploylens_rejected_lines_total",
+        "Stored rejected lines by reason (query: rejects_by_reason).",
+    );
+    let mut by_reason = std::collections::BTreeMap::<String, f64>::new();
+    for r in Rows::new(&rows(engine, "rejects_by_reason", all).await?).iter() {
+        if let (Some(reason), Some(n)) = (r.str("reason"), r.f64("lines")) {
+            *by_reason.entry(reason).or_default() += n;
+        }
+    }
+    for (reason, n) in by_reason {
+        rejects.add(&[("reason", &reason)], n);
+    }
+    out.push(rejects);
+    out.extend(store_size_families(engine.snapshot()));
+    Ok(out)
+}
+
+/// The metrics of the time windows, the duration histogram and the first and last
+/// deployments: the heavier queries, rendered on a timer (and after a commit when due).
+pub async fn window_families(
+    engine: &Engine,
+    now_us: i64,
+    windows: &[(String, i64)],
+) -> Result<Vec<Family>, QueryError> {
+    let all = Window::ending_at(now_us, 200 * 365 * 86_400);
+    let mut out = Vec::new();
+
     out.push(histogram(engine, all).await?);
 
     let mut deployments = Family::gauge(
@@ -212,21 +235,18 @@ pub async fn store_families(
         };
         first.add(&[("repository", &repo), ("environment", &env)], at);
     }
-    let mut rejects = Family::counter(
-        "deploylens_rejected_lines_total",
-        "Stored rejected lines by reason (query: rejects_by_reason).",
-    );
-    let mut by_reason = std::collections::BTreeMap::<String, f64>::new();
-    for r in Rows::new(&rows(engine, "rejects_by_reason", all).await?).iter() {
-        if let (Some(reason), Some(n)) = (r.str("reason"), r.f64("lines")) {
-            *by_reason.entry(reason).or_default() += n;
-        }
-    }
-    for (reason, n) in by_reason {
-        rejects.add(&[("reason", &reason)], n);
-    }
-    out.extend([last_at, last_ok, first, rejects]);
-    out.extend(store_size_families(engine.snapshot()));
+    out.extend([last_at, last_ok, first]);
+    Ok(out)
+}
+
+/// Every metric computed from the store, for the windows ending at `now_us`.
+pub async fn store_families(
+    engine: &Engine,
+    now_us: i64,
+    windows: &[(String, i64)],
+) -> Result<Vec<Family>, QueryError> {
+    let mut out = commit_families(engine, now_us).await?;
+    out.extend(window_families(engine, now_us, windows).await?);
     Ok(out)
 }
 
