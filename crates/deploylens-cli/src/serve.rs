@@ -146,19 +146,14 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let snapshot = ingestor.store().snapshot().clone();
     let engine = Engine::from_snapshot(snapshot.clone(), EngineOptions::default()).await?;
-    let sql_engine = Engine::from_snapshot(snapshot.clone(), sql_options).await?;
+    let sql_engine = Engine::from_snapshot(snapshot, sql_options).await?;
     let access = Access {
         token,
         protect_health_and_metrics: args.protect_metrics,
     };
     let state = AppState::new(stats.clone(), engine, sql_engine, limits, access)?;
-    // The past-failure index of the starting snapshot.
-    state
-        .publish(
-            Engine::from_snapshot(snapshot.clone(), EngineOptions::default()).await?,
-            Engine::from_snapshot(snapshot, sql_options).await?,
-        )
-        .await;
+    // The past-failure index of the starting snapshot (its engines are already built).
+    state.rebuild_index().await;
     let windows = metrics_windows(&args.metrics_windows)?;
     let refresher = tokio::spawn(deploylens_server::refresh_loop(
         state.clone(),

@@ -87,9 +87,14 @@ impl AppState {
     /// Publishes the engines of a newer snapshot, then rebuilds the past-failure index.
     pub async fn publish(&self, engine: Engine, sql_engine: Engine) {
         *self.sql_engine.write().await = Arc::new(sql_engine);
-        let engine = Arc::new(engine);
-        *self.engine.write().await = engine.clone();
+        *self.engine.write().await = Arc::new(engine);
         self.changed.notify_one();
+        self.rebuild_index().await;
+    }
+
+    /// Rebuilds the past-failure index from the published snapshot.
+    pub async fn rebuild_index(&self) {
+        let engine = self.engine().await;
         match deploylens_query::load_index(&engine).await {
             Ok(index) => *self.knowledge.write().await = Arc::new(index),
             Err(e) => tracing::error!("cannot rebuild the past-failure index: {e}"),
