@@ -25,16 +25,22 @@ SELECT
   source_file,
   source_line
 FROM (
+  -- Neighbours within one attempt. Partitioning by the attempt key itself would make one tiny
+  -- window partition per deployment, which DataFusion evaluates slowly; ordering by the key
+  -- inside the repository and environment puts the same records side by side instead.
   SELECT
     *,
-    LAG(status) OVER attempt AS prev_status,
-    LAG(timestamp) OVER attempt AS prev_timestamp,
-    LEAD(status) OVER attempt AS next_status
-  FROM events
-  WHERE event_type = 'deployment'
+    CASE WHEN LAG(attempt_key) OVER attempt = attempt_key THEN LAG(status) OVER attempt END AS prev_status,
+    CASE WHEN LAG(attempt_key) OVER attempt = attempt_key THEN LAG(timestamp) OVER attempt END AS prev_timestamp,
+    CASE WHEN LEAD(attempt_key) OVER attempt = attempt_key THEN LEAD(status) OVER attempt END AS next_status
+  FROM (
+    SELECT *, COALESCE(trace_id, version, '') AS attempt_key
+    FROM events
+    WHERE event_type = 'deployment'
+  ) AS records
   WINDOW attempt AS (
-    PARTITION BY repository, environment, COALESCE(trace_id, version)
-    ORDER BY timestamp, CASE status WHEN 'in_progress' THEN 0 ELSE 1 END
+    PARTITION BY repository, environment
+    ORDER BY attempt_key, timestamp, CASE status WHEN 'in_progress' THEN 0 ELSE 1 END
   )
 ) AS records
 WHERE status <> 'in_progress' OR next_status IS NULL

@@ -145,8 +145,10 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..EngineOptions::default()
     };
     let snapshot = ingestor.store().snapshot().clone();
-    let engine = Engine::from_snapshot(snapshot.clone(), EngineOptions::default()).await?;
-    let sql_engine = Engine::from_snapshot(snapshot, sql_options).await?;
+    // The two engines share the views of the snapshot: each is computed once, by whichever
+    // needs it first.
+    let engine = Engine::from_snapshot(snapshot, EngineOptions::default()).await?;
+    let sql_engine = engine.sibling(sql_options)?;
     let access = Access {
         token,
         protect_health_and_metrics: args.protect_metrics,
@@ -154,6 +156,7 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState::new(stats.clone(), engine, sql_engine, limits, access)?;
     // The past-failure index of the starting snapshot (its engines are already built).
     state.rebuild_index().await;
+    let indexer = tokio::spawn(deploylens_server::index_loop(state.clone()));
     let windows = metrics_windows(&args.metrics_windows)?;
     let refresher = tokio::spawn(deploylens_server::refresh_loop(
         state.clone(),
@@ -172,16 +175,17 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
                     snapshot = newer;
                     initial |= newer_initial;
                 }
-                let engines = (
-                    Engine::from_snapshot(snapshot.clone(), EngineOptions::default()).await,
-                    Engine::from_snapshot(snapshot, sql_options).await,
-                );
+                let engines = Engine::from_snapshot(snapshot, EngineOptions::default())
+                    .await
+                    .and_then(|engine| Ok((engine.sibling(sql_options)?, engine)));
                 match engines {
-                    (Ok(engine), Ok(sql_engine)) => state.publish(engine, sql_engine).await,
-                    (Err(e), _) | (_, Err(e)) => tracing::error!("cannot open the new snapshot: {e}"),
+                    Ok((sql_engine, engine)) => state.publish(engine, sql_engine).await,
+                    Err(e) => tracing::error!("cannot open the new snapshot: {e}"),
                 }
-                // Ready once what the initial scan committed is what the server answers from.
+                // Ready once what the initial scan committed is what the server answers from,
+                // past failures included.
                 if initial {
+                    state.rebuild_index().await;
                     state.stats.ready.store(true, Ordering::Relaxed);
                 }
             }
@@ -234,6 +238,7 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _ = server.await?;
     publisher.abort();
     refresher.abort();
+    indexer.abort();
     Ok(ExitCode::SUCCESS)
 }
 

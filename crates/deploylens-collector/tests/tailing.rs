@@ -303,3 +303,28 @@ fn a_burst_of_lines_into_one_file_is_committed_in_bounded_pieces() {
     let snap = StoreSnapshot::read(&eco.data).unwrap();
     assert!(snap.commits.iter().all(|c| c.manifest.events <= 3_000));
 }
+
+#[test]
+fn a_repeat_read_while_the_first_copy_is_being_committed_is_a_duplicate() {
+    // Small commits, so that the repeats arrive while the commit of their first copies is
+    // still being written by the commit thread, and while it has landed.
+    let eco = Eco::new();
+    let first = eco.file("a");
+    let second = eco.file("b");
+    append(&first, &lines(0..3_000));
+    append(&first, &lines(0..3_000));
+    append(&second, &lines(1_000..2_000));
+    let found = discover(std::slice::from_ref(&eco.root), &DiscoveryOptions::default());
+    let opts = IngestOptions {
+        commit_rows: 700,
+        ..IngestOptions::default()
+    };
+    let mut ing = Ingestor::open(&eco.data, opts).unwrap();
+    let r = ing.ingest(&found.files, &mut |_| {}).unwrap();
+    assert_eq!(r.events, 3_000);
+    assert_eq!(r.duplicates, 4_000);
+    assert!(r.commits >= 9, "{} commits", r.commits);
+    assert_eq!(eco.versions(), vs(0..3_000));
+    // The first copy is the one stored: lines 1..=3000 of the first file.
+    assert!(eco.stored().iter().all(|(_, line)| *line <= 3_000));
+}

@@ -400,12 +400,12 @@ pub fn collector_families(
         ),
         gauge(
             "deploylens_metrics_refresh_duration_seconds",
-            "How long the last refresh of the query metrics took.",
+            "How long the last refresh of the windowed query metrics took.",
             refresh_seconds,
         ),
         gauge(
             "deploylens_metrics_refresh_timestamp_seconds",
-            "When the query metrics were last refreshed, Unix seconds.",
+            "When the windowed query metrics were last refreshed, Unix seconds.",
             refreshed_at_unix,
         ),
         gauge(

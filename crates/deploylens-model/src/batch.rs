@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
-    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, RecordBatch,
+    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field};
 use arrow::error::ArrowError;
@@ -93,6 +93,45 @@ impl EventBatchBuilder {
             source_file: StringBuilder::new(),
             source_line: Int64Builder::new(),
             source_offset: Int64Builder::new(),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// An empty builder with room for as many rows and bytes as this one holds now, so that a
+    /// next batch like this one fills it without growing (and copying) its buffers. Room that
+    /// is never written costs no memory: large buffers are mapped lazily.
+    pub fn sized_like(&self) -> Self {
+        let more = |n: usize| n + n / 16;
+        let s = |b: &StringBuilder| StringBuilder::with_capacity(more(b.len()), more(b.values_slice().len()));
+        let list = |b: &ListBuilder<StringBuilder>| {
+            ListBuilder::with_capacity(s(b.values_ref()), more(b.len()))
+                .with_field(Arc::new(Field::new_list_field(DataType::Utf8, false)))
+        };
+        let rows = more(self.rows);
+        EventBatchBuilder {
+            event_id: s(&self.event_id),
+            timestamp: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            event_type: s(&self.event_type),
+            repository: s(&self.repository),
+            repository_source: s(&self.repository_source),
+            environment: s(&self.environment),
+            version: s(&self.version),
+            status: s(&self.status),
+            duration_seconds: Float64Builder::with_capacity(rows),
+            errors: list(&self.errors),
+            notes: s(&self.notes),
+            deployed_by: s(&self.deployed_by),
+            trace_id: s(&self.trace_id),
+            services: list(&self.services),
+            metadata: s(&self.metadata),
+            extra: s(&self.extra),
+            resolution_time_seconds: Float64Builder::with_capacity(rows),
+            error_fingerprint: s(&self.error_fingerprint),
+            error_template: s(&self.error_template),
+            source_file: s(&self.source_file),
+            source_line: Int64Builder::with_capacity(rows),
+            source_offset: Int64Builder::with_capacity(rows),
             rows: 0,
             bytes: 0,
         }

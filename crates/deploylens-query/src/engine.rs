@@ -20,6 +20,7 @@ use deploylens_store::{StoreError, StoreSnapshot};
 use crate::canned::{CannedQuery, canned_queries};
 use crate::functions::{error_template_udf, fingerprint_udf};
 use crate::percentile::percentile_cont_udaf;
+use crate::view::MaterializedView;
 use crate::window::Window;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,8 @@ pub struct EngineOptions {
     /// spilling to disk).
     pub memory_limit: Option<usize>,
     pub target_partitions: usize,
+    /// Memory for the rows of each view kept per snapshot; a view over it is computed per query.
+    pub view_cache_bytes: usize,
 }
 
 impl Default for EngineOptions {
@@ -51,6 +54,7 @@ impl Default for EngineOptions {
         EngineOptions {
             memory_limit: None,
             target_partitions: cores,
+            view_cache_bytes: 1 << 30,
         }
     }
 }
@@ -59,6 +63,8 @@ impl Default for EngineOptions {
 pub struct Engine {
     ctx: SessionContext,
     snapshot: StoreSnapshot,
+    /// `events`, `rejects` and the views, in creation order: what a sibling engine shares.
+    tables: Vec<(String, Arc<dyn TableProvider>)>,
 }
 
 impl Engine {
@@ -69,29 +75,38 @@ impl Engine {
     }
 
     pub async fn from_snapshot(snapshot: StoreSnapshot, opts: EngineOptions) -> Result<Engine, QueryError> {
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_target_partitions(opts.target_partitions.max(1))
-            .with_default_catalog_and_schema("deploylens", "public");
-        let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(limit) = opts.memory_limit {
-            runtime = runtime.with_memory_limit(limit, 1.0).with_disk_manager_builder(
-                datafusion::execution::disk_manager::DiskManagerBuilder::default()
-                    .with_mode(datafusion::execution::disk_manager::DiskManagerMode::Disabled),
-            );
-        }
-        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
-        ctx.register_udaf(percentile_cont_udaf());
-        ctx.register_udf(fingerprint_udf());
-        ctx.register_udf(error_template_udf());
-        ctx.register_table("events", table(&snapshot.event_files(), events_schema()).await?)?;
-        ctx.register_table(
-            "rejects",
-            table(&snapshot.reject_files(), rejects_schema()).await?,
-        )?;
-        let engine = Engine { ctx, snapshot };
-        engine.create_views().await?;
+        let ctx = session(opts)?;
+        let mut engine = Engine {
+            ctx,
+            snapshot,
+            tables: Vec::new(),
+        };
+        let events = table(&engine.snapshot.event_files(), events_schema()).await?;
+        engine.add_table("events", events)?;
+        let rejects = table(&engine.snapshot.reject_files(), rejects_schema()).await?;
+        engine.add_table("rejects", rejects)?;
+        engine.create_views(opts).await?;
         Ok(engine)
+    }
+
+    /// An engine over the same snapshot with other limits. It shares the tables and the views,
+    /// so a view computed by one is not computed again by the other.
+    pub fn sibling(&self, opts: EngineOptions) -> Result<Engine, QueryError> {
+        let mut engine = Engine {
+            ctx: session(opts)?,
+            snapshot: self.snapshot.clone(),
+            tables: Vec::new(),
+        };
+        for (name, provider) in &self.tables {
+            engine.add_table(name, provider.clone())?;
+        }
+        Ok(engine)
+    }
+
+    fn add_table(&mut self, name: &str, provider: Arc<dyn TableProvider>) -> Result<(), QueryError> {
+        self.ctx.register_table(name, provider.clone())?;
+        self.tables.push((name.to_string(), provider));
+        Ok(())
     }
 
     pub fn snapshot(&self) -> &StoreSnapshot {
@@ -102,17 +117,21 @@ impl Engine {
         &self.ctx
     }
 
-    /// Views may build on each other: create them in passes until all exist.
-    async fn create_views(&self) -> Result<(), QueryError> {
+    /// Views may build on each other: create them in passes until all exist. Each is a
+    /// [`MaterializedView`], computed once per snapshot when first read.
+    async fn create_views(&mut self, opts: EngineOptions) -> Result<(), QueryError> {
         let mut pending: Vec<CannedQuery> = canned_queries().into_iter().filter(|q| q.is_view).collect();
         while !pending.is_empty() {
             let mut failed = Vec::new();
             let mut last_error = None;
             let before = pending.len();
             for view in pending {
-                let statement = format!("CREATE VIEW {} AS {}", view.name, strip_comments(view.sql));
-                match self.ctx.sql(&statement).await {
-                    Ok(_) => {}
+                let sql = strip_comments(view.sql);
+                match self.ctx.state().create_logical_plan(&sql).await {
+                    Ok(plan) => {
+                        let provider = MaterializedView::new(&view.name, plan, &sql, opts.view_cache_bytes);
+                        self.add_table(&view.name, Arc::new(provider))?;
+                    }
                     Err(e) => {
                         last_error = Some((view.name.clone(), e));
                         failed.push(view);
@@ -181,6 +200,26 @@ impl Engine {
             crate::canned::canned_query(name).ok_or_else(|| QueryError::UnknownQuery(name.to_string()))?;
         Ok(self.canned(&query, window).await?.collect().await?)
     }
+}
+
+/// A session with the limits of `opts` and deploylens' functions, but no tables yet.
+fn session(opts: EngineOptions) -> Result<SessionContext, QueryError> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(opts.target_partitions.max(1))
+        .with_default_catalog_and_schema("deploylens", "public");
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = opts.memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0).with_disk_manager_builder(
+            datafusion::execution::disk_manager::DiskManagerBuilder::default()
+                .with_mode(datafusion::execution::disk_manager::DiskManagerMode::Disabled),
+        );
+    }
+    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    ctx.register_udaf(percentile_cont_udaf());
+    ctx.register_udf(fingerprint_udf());
+    ctx.register_udf(error_template_udf());
+    Ok(ctx)
 }
 
 /// Replaces `$start`, `$end` and `$window_days` with literals of the window.

@@ -10,12 +10,14 @@ mod engine;
 mod functions;
 mod knowledge;
 mod percentile;
+mod view;
 mod window;
 
 pub use canned::{CannedQuery, canned_queries, canned_query};
 pub use engine::{AdhocLimits, AdhocResult, Engine, EngineOptions, QueryError, bind_window};
 pub use knowledge::{export_knowledge, load_index};
 pub use percentile::{exact_percentile, percentile_cont_udaf};
+pub use view::MaterializedView;
 pub use window::{Window, now_us, parse_timestamp, parse_window};
 
 /// Re-exported so that callers format and convert results with the same Arrow.

@@ -36,6 +36,8 @@ pub struct AppState {
     pub metrics: Arc<RwLock<Arc<RenderedMetrics>>>,
     /// Wakes the metrics refresh when a new snapshot is published.
     pub changed: Arc<Notify>,
+    /// Wakes the past-failure index rebuild when a new snapshot is published.
+    pub index_stale: Arc<Notify>,
     /// How long the previous scrape took, as f64 bits.
     pub last_scrape_bits: Arc<AtomicU64>,
     /// The past-failure index of the latest snapshot, for `/api/fixes`.
@@ -69,6 +71,7 @@ impl AppState {
             engine: Arc::new(RwLock::new(Arc::new(engine))),
             metrics: Arc::new(RwLock::new(Arc::new(RenderedMetrics::default()))),
             changed: Arc::new(Notify::new()),
+            index_stale: Arc::new(Notify::new()),
             last_scrape_bits: Arc::new(AtomicU64::new(0)),
             knowledge: Arc::new(RwLock::new(Arc::new(Index::new(Vec::new())))),
             sql_engine: Arc::new(RwLock::new(Arc::new(sql_engine))),
@@ -84,12 +87,13 @@ impl AppState {
         self.engine.read().await.clone()
     }
 
-    /// Publishes the engines of a newer snapshot, then rebuilds the past-failure index.
+    /// Publishes the engines of a newer snapshot; the metrics and the past-failure index
+    /// follow in their own tasks ([`refresh_loop`], [`index_loop`]).
     pub async fn publish(&self, engine: Engine, sql_engine: Engine) {
         *self.sql_engine.write().await = Arc::new(sql_engine);
         *self.engine.write().await = Arc::new(engine);
         self.changed.notify_one();
-        self.rebuild_index().await;
+        self.index_stale.notify_one();
     }
 
     /// Rebuilds the past-failure index from the published snapshot.
@@ -99,6 +103,15 @@ impl AppState {
             Ok(index) => *self.knowledge.write().await = Arc::new(index),
             Err(e) => tracing::error!("cannot rebuild the past-failure index: {e}"),
         }
+    }
+}
+
+/// Rebuilds the past-failure index after each published snapshot; snapshots published during
+/// a rebuild are folded into the next one.
+pub async fn index_loop(state: AppState) {
+    loop {
+        state.index_stale.notified().await;
+        state.rebuild_index().await;
     }
 }
 

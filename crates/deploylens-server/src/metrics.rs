@@ -1,5 +1,6 @@
 //! `/metrics`: the query metrics rendered by the refresh loop, plus the collector's counters.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,11 +14,12 @@ use deploylens_query::now_us;
 use crate::AppState;
 
 /// The query metrics as last rendered: the cheap part after every commit, the windowed part
-/// on its timer.
-#[derive(Debug, Default)]
+/// on its timer. Each part is replaced whole, so a scrape clones two pointers.
+#[derive(Debug, Clone, Default)]
 pub struct RenderedMetrics {
-    pub commit_text: String,
-    pub window_text: String,
+    pub commit_text: Arc<str>,
+    pub window_text: Arc<str>,
+    /// When the windowed part was last rendered, and how long that took.
     pub refreshed_at_unix: f64,
     pub refresh_seconds: f64,
 }
@@ -28,50 +30,64 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Renders the per-commit metrics after each new snapshot (at most every `min_gap`) and the
-/// windowed metrics at least every `every` (the windows move with time even when nothing is
-/// appended), never while a scrape waits.
+/// Keeps `/metrics` current. Two loops that never wait for each other: the per-commit metrics
+/// are rendered after each new snapshot (at most every `min_gap`), so an append shows within a
+/// commit; the windowed metrics every `every` (the windows move with time even when nothing is
+/// appended), however long they take.
 pub async fn refresh_loop(state: AppState, every: Duration, min_gap: Duration, windows: Vec<(String, i64)>) {
-    let mut window_text = String::new();
-    let mut last_window: Option<Instant> = None;
+    tokio::join!(
+        commit_loop(state.clone(), min_gap),
+        window_loop(state, every, windows)
+    );
+}
+
+async fn commit_loop(state: AppState, min_gap: Duration) {
     loop {
         let started = Instant::now();
         let engine = state.engine().await;
-        let now = now_us();
-        let commit_text = match commit_families(&engine, now).await {
-            Ok(f) => Some(encode(f)),
-            Err(e) => {
-                tracing::error!("metrics refresh failed: {e}");
-                None
+        match commit_families(&engine, now_us()).await {
+            Ok(f) => {
+                let text: Arc<str> = encode(f).into();
+                update(&state, |m| m.commit_text = text).await;
             }
-        };
-        if last_window.is_none_or(|t| t.elapsed() >= every) {
-            match window_families(&engine, now, &windows).await {
-                Ok(f) => window_text = encode(f),
-                Err(e) => tracing::error!("metrics refresh failed: {e}"),
-            }
-            last_window = Some(Instant::now());
+            Err(e) => tracing::error!("metrics refresh failed: {e}"),
         }
         drop(engine);
-        if let Some(commit_text) = commit_text {
-            let rendered = RenderedMetrics {
-                commit_text,
-                window_text: window_text.clone(),
-                refreshed_at_unix: unix_now(),
-                refresh_seconds: started.elapsed().as_secs_f64(),
-            };
-            *state.metrics.write().await = std::sync::Arc::new(rendered);
-        }
-        let until_window = last_window.map_or(Duration::ZERO, |t| every.saturating_sub(t.elapsed()));
-        tokio::select! {
-            _ = state.changed.notified() => {}
-            _ = tokio::time::sleep(until_window) => {}
-        }
+        state.changed.notified().await;
         let spent = started.elapsed();
         if spent < min_gap {
             tokio::time::sleep(min_gap - spent).await;
         }
     }
+}
+
+async fn window_loop(state: AppState, every: Duration, windows: Vec<(String, i64)>) {
+    loop {
+        let started = Instant::now();
+        let engine = state.engine().await;
+        match window_families(&engine, now_us(), &windows).await {
+            Ok(f) => {
+                let text: Arc<str> = encode(f).into();
+                let took = started.elapsed().as_secs_f64();
+                update(&state, |m| {
+                    m.window_text = text;
+                    m.refresh_seconds = took;
+                    m.refreshed_at_unix = unix_now();
+                })
+                .await;
+            }
+            Err(e) => tracing::error!("metrics refresh failed: {e}"),
+        }
+        drop(engine);
+        tokio::time::sleep(every.saturating_sub(started.elapsed())).await;
+    }
+}
+
+async fn update(state: &AppState, change: impl FnOnce(&mut RenderedMetrics)) {
+    let mut guard = state.metrics.write().await;
+    let mut next = (**guard).clone();
+    change(&mut next);
+    *guard = Arc::new(next);
 }
 
 pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {

@@ -13,8 +13,9 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::schema::types::ColumnPath;
 
 use deploylens_model::schema::{events_schema, rejects_schema};
 
@@ -343,9 +344,25 @@ fn write_parquet(
     manifest: Option<String>,
 ) -> Result<(), StoreError> {
     let file = File::create(path).map_err(io("creating", path))?;
+    // Dictionaries pay off for the repeated labels, not for ids, positions or free text; and
+    // statistics per column chunk are enough to prune files by time.
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_created_by(format!("deploylens {}", env!("CARGO_PKG_VERSION")));
+    for column in [
+        "event_id",
+        "source_offset",
+        "source_line",
+        "notes",
+        "metadata",
+        "extra",
+        "raw",
+        "raw_escaped",
+        "message",
+    ] {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
     if let Some(text) = manifest {
         props = props.set_key_value_metadata(Some(vec![KeyValue::new(Manifest::KEY.to_string(), text)]));
     }
