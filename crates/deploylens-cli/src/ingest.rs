@@ -56,11 +56,13 @@ impl SourceArgs {
     }
 
     pub fn ingest_options(&self) -> IngestOptions {
+        let defaults = IngestOptions::default();
         IngestOptions {
             decode: DecodeOptions {
                 max_line_bytes: self.max_line_bytes,
             },
-            ..IngestOptions::default()
+            commit_rows: self.commit_rows.unwrap_or(defaults.commit_rows).max(1),
+            ..defaults
         }
     }
 }

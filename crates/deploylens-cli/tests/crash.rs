@@ -70,6 +70,15 @@ fn sigkill_mid_ingest_then_rerun_equals_an_uninterrupted_run() {
     let reference = tempfile::tempdir().unwrap();
     let status = Command::new(bin()).args(args(reference.path())).status().unwrap();
     assert!(status.success());
+    // Commits of 1,000 rows: a kill lands between commits as well as inside one.
+    let commits = std::fs::read_dir(reference.path().join("store"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("commit-"))
+        })
+        .count();
+    assert!(commits >= 25, "{commits} commits for 30,000 lines");
 
     let victim = tempfile::tempdir().unwrap();
     let mut rng = Lcg(20261127);

@@ -32,8 +32,8 @@ impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             decode: DecodeOptions::default(),
-            commit_rows: 250_000,
-            commit_bytes: 96 << 20,
+            commit_rows: 100_000,
+            commit_bytes: 48 << 20,
         }
     }
 }
@@ -75,7 +75,7 @@ pub struct Ingestor {
 struct Parts {
     /// `None` only while a commit thread holds it, inside [`Ingestor::ingest`].
     store: Option<Store>,
-    ids: deploylens_model::IdSet,
+    ids: deploylens_model::StoredIds,
     checkpoints: BTreeMap<String, SourceCheckpoint>,
     in_flight: Option<InFlight>,
 }

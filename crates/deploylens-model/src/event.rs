@@ -141,6 +141,65 @@ impl std::hash::Hasher for IdHasher {
 /// A set of event ids.
 pub type IdSet = std::collections::HashSet<u128, std::hash::BuildHasherDefault<IdHasher>>;
 
+/// The ids of every stored event, as a writer keeps them to drop repeats: the one structure of
+/// an ingest that grows with the history (16 bytes per event and the table's slack). It is
+/// split into 64 sets by the leading bits of the id, so that growing it rehashes one small set
+/// at a time: a single table would briefly hold its old and its doubled copy, half again the
+/// memory of the ids themselves.
+#[derive(Clone)]
+pub struct StoredIds {
+    shards: Vec<IdSet>,
+}
+
+impl Default for StoredIds {
+    fn default() -> Self {
+        StoredIds::with_capacity(0)
+    }
+}
+
+impl StoredIds {
+    const SHARD_BITS: u32 = 6;
+
+    pub fn with_capacity(ids: usize) -> Self {
+        let shards = 1usize << Self::SHARD_BITS;
+        let each = ids.div_ceil(shards);
+        StoredIds {
+            shards: (0..shards)
+                .map(|_| IdSet::with_capacity_and_hasher(each, Default::default()))
+                .collect(),
+        }
+    }
+
+    fn shard(id: u128) -> usize {
+        (id >> (128 - Self::SHARD_BITS)) as usize
+    }
+
+    pub fn contains(&self, id: &u128) -> bool {
+        self.shards[Self::shard(*id)].contains(id)
+    }
+
+    /// Adds an id; false if it was there already.
+    pub fn insert(&mut self, id: u128) -> bool {
+        self.shards[Self::shard(id)].insert(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(IdSet::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(IdSet::is_empty)
+    }
+}
+
+impl Extend<u128> for StoredIds {
+    fn extend<I: IntoIterator<Item = u128>>(&mut self, ids: I) {
+        for id in ids {
+            self.insert(id);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +211,22 @@ mod tests {
         }
         let mut set = IdSet::default();
         assert!(set.insert(5) && !set.insert(5) && set.insert(u128::MAX));
+    }
+
+    #[test]
+    fn stored_ids_hold_ids_from_every_shard() {
+        let mut ids = StoredIds::default();
+        let sample: Vec<u128> = (0..1000u128)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+            .collect();
+        for id in &sample {
+            assert!(ids.insert(*id));
+        }
+        ids.extend(sample.iter().copied());
+        assert_eq!(ids.len(), 1000);
+        assert!(sample.iter().all(|id| ids.contains(id)));
+        assert!(!ids.contains(&3) && !ids.is_empty());
+        assert!(ids.shards.iter().filter(|s| !s.is_empty()).count() > 32);
     }
 
     /// Stored ids are compared with the ids of lines read later, possibly by a newer

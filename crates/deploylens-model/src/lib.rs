@@ -13,6 +13,6 @@ pub mod schema;
 mod types;
 
 pub use decode::{DEFAULT_MAX_LINE_BYTES, DecodeOptions, LineOrigin, decode_line};
-pub use event::{Event, IdHasher, IdSet, event_id_hex, format_event_id};
+pub use event::{Event, IdHasher, IdSet, StoredIds, event_id_hex, format_event_id};
 pub use reject::{Reject, RejectReason, escape_raw};
 pub use types::{DeployedBy, Environment, EventType, ParseEnumError, RepositorySource, Status};

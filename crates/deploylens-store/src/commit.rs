@@ -227,11 +227,8 @@ impl Store {
     }
 
     /// The ids of every stored event, to drop repeats before they are written.
-    pub fn event_ids(&self) -> Result<deploylens_model::IdSet, StoreError> {
-        let mut ids = deploylens_model::IdSet::with_capacity_and_hasher(
-            self.snapshot.event_count() as usize,
-            Default::default(),
-        );
+    pub fn event_ids(&self) -> Result<deploylens_model::StoredIds, StoreError> {
+        let mut ids = deploylens_model::StoredIds::with_capacity(self.snapshot.event_count() as usize);
         for path in self.snapshot.event_files() {
             read_event_ids(&path, &mut ids)?;
         }
@@ -401,7 +398,7 @@ fn read_all(path: &Path, out: &mut Vec<RecordBatch>) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn read_event_ids(path: &Path, ids: &mut deploylens_model::IdSet) -> Result<(), StoreError> {
+fn read_event_ids(path: &Path, ids: &mut deploylens_model::StoredIds) -> Result<(), StoreError> {
     let file = File::open(path).map_err(io("opening", path))?;
     let parquet_err = |source| StoreError::Parquet {
         path: path.to_path_buf(),
