@@ -107,6 +107,35 @@ fn appends_are_visible_within_a_second_and_new_repositories_are_found() {
 }
 
 #[test]
+fn windowed_metrics_follow_a_commit_without_waiting_for_their_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, data) = (dir.path().join("eco"), dir.path().join("data"));
+    let f = repo_file(&root, "alpha");
+    append(&f, &(event("alpha", 0) + "\n"));
+    // A period far longer than the test: only a commit can bring the new series.
+    let server = Server::start(&data, &root, &["--metrics-refresh", "1h"]);
+    let series =
+        r#"deploylens_first_deployment_timestamp_seconds{repository="alpha",environment="production"}"#;
+    let production = event("alpha", 1).replace("staging", "production");
+    append(&f, &(production + "\n"));
+    let start = Instant::now();
+    loop {
+        let (status, body) = http_get(&server.addr, "/metrics").unwrap();
+        assert_eq!(status, 200);
+        if body.contains(series) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the first deployment to production is not in /metrics after {:?}",
+            start.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(server.terminate().success());
+}
+
+#[test]
 fn polling_fallback_sees_appends() {
     let dir = tempfile::tempdir().unwrap();
     let (root, data) = (dir.path().join("eco"), dir.path().join("data"));

@@ -38,6 +38,8 @@ pub struct AppState {
     pub changed: Arc<Notify>,
     /// Wakes the past-failure index rebuild when a new snapshot is published.
     pub index_stale: Arc<Notify>,
+    /// Counts published snapshots, so that the windowed metrics know they are behind.
+    pub generation: Arc<AtomicU64>,
     /// How long the previous scrape took, as f64 bits.
     pub last_scrape_bits: Arc<AtomicU64>,
     /// The past-failure index of the latest snapshot, for `/api/fixes`.
@@ -72,6 +74,7 @@ impl AppState {
             metrics: Arc::new(RwLock::new(Arc::new(RenderedMetrics::default()))),
             changed: Arc::new(Notify::new()),
             index_stale: Arc::new(Notify::new()),
+            generation: Arc::new(AtomicU64::new(0)),
             last_scrape_bits: Arc::new(AtomicU64::new(0)),
             knowledge: Arc::new(RwLock::new(Arc::new(Index::new(Vec::new())))),
             sql_engine: Arc::new(RwLock::new(Arc::new(sql_engine))),
@@ -92,6 +95,7 @@ impl AppState {
     pub async fn publish(&self, engine: Engine, sql_engine: Engine) {
         *self.sql_engine.write().await = Arc::new(sql_engine);
         *self.engine.write().await = Arc::new(engine);
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.changed.notify_one();
         self.index_stale.notify_one();
     }
