@@ -135,6 +135,40 @@ fn windowed_metrics_follow_a_commit_without_waiting_for_their_period() {
     assert!(server.terminate().success());
 }
 
+/// The value of an unlabelled series in a /metrics body.
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in /metrics"))
+}
+
+#[test]
+fn an_idle_collector_passes_only_on_its_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, data) = (dir.path().join("eco"), dir.path().join("data"));
+    for repo in ["alpha", "beta", "gamma"] {
+        append(&repo_file(&root, repo), &(event(repo, 0) + "\n"));
+    }
+    // A rescan walks the watched folders, which the watcher reports as opened: that must not
+    // cause another rescan. With one every 2 s, 6 idle seconds make 3 passes, not dozens.
+    let server = Server::start(&data, &root, &["--rescan-interval", "2s"]);
+    let passes = || {
+        let (_, body) = http_get(&server.addr, "/metrics").unwrap();
+        metric(&body, "deploylens_collector_passes_total")
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let before = passes();
+    std::thread::sleep(Duration::from_secs(6));
+    let idle = passes() - before;
+    assert!(idle <= 5.0, "{idle} passes in 6 idle seconds");
+    let settled = passes();
+    // An append still causes one.
+    append(&repo_file(&root, "beta"), &(event("beta", 1) + "\n"));
+    wait_for(&data, "repository = 'beta'", 2, Duration::from_secs(5));
+    assert!(passes() > settled);
+    assert!(server.terminate().success());
+}
+
 #[test]
 fn polling_fallback_sees_appends() {
     let dir = tempfile::tempdir().unwrap();

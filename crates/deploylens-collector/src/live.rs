@@ -184,6 +184,7 @@ impl Collector {
     /// Reads the given files (all known files when `None`) if they changed since they were last
     /// read, and commits. Returns what was read.
     pub fn pass(&mut self, only: Option<&HashSet<PathBuf>>) -> Result<IngestReport, StoreError> {
+        self.stats.passes.fetch_add(1, Ordering::Relaxed);
         let mut changed = Vec::new();
         let mut newest_mtime_ns = 0i128;
         let mut observed = Vec::new();
@@ -310,6 +311,9 @@ impl Collector {
         rescan: &mut bool,
     ) {
         match ev {
+            // Opening a file or folder says nothing new, and our own reads open the ones we
+            // watch: following those events would make every pass cause the next one.
+            Ok(ev) if is_read_only(&ev.kind) => {}
             Ok(ev) => {
                 if ev.need_rescan() {
                     *rescan = true;
@@ -354,4 +358,10 @@ impl Collector {
             }
         }
     }
+}
+
+/// Events of reads (open, close without writing), which cannot reveal new lines.
+fn is_read_only(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    matches!(kind, notify::EventKind::Access(access) if !matches!(access, AccessKind::Close(AccessMode::Write)))
 }

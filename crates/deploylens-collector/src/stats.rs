@@ -19,6 +19,8 @@ pub struct CollectorStats {
     pub commits: AtomicU64,
     pub commit_errors: AtomicU64,
     pub compactions: AtomicU64,
+    /// Passes over the event files (after a change, a timer or a rescan).
+    pub passes: AtomicU64,
     /// Unix time (seconds) of the end of the last pass that read every changed file.
     pub last_scan_unix: AtomicU64,
     /// Seconds from the newest append seen to its commit, as f64 bits.

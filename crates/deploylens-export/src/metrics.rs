@@ -378,6 +378,11 @@ pub fn collector_families(
             "Compactions since start.",
             stats.compactions.load(Relaxed),
         ),
+        counter(
+            "deploylens_collector_passes_total",
+            "Passes of the collector over the event files since start (each after a change, a poll or a rescan).",
+            stats.passes.load(Relaxed),
+        ),
         gauge(
             "deploylens_ingest_lag_seconds",
             "From the newest append seen to its commit, at the last commit.",
