@@ -60,6 +60,12 @@ impl MaterializedView {
                 let plan = state.create_physical_plan(self.view.logical_plan()).await?;
                 let partitions = state.config().target_partitions().max(1);
                 let rows = collect_within(plan, state, self.max_bytes, partitions).await?;
+                let bytes: usize = rows
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .map(|b| b.get_array_memory_size())
+                    .sum();
                 let kept = match rows {
                     Some(parts) => Some(Arc::new(MemTable::try_new(self.schema.clone(), parts)?)),
                     None => None,
@@ -67,6 +73,7 @@ impl MaterializedView {
                 tracing::debug!(
                     view = %self.name,
                     kept = kept.is_some(),
+                    bytes,
                     ms = started.elapsed().as_millis() as u64,
                     "view computed"
                 );
