@@ -33,7 +33,7 @@ fn unix_now() -> f64 {
 /// Keeps `/metrics` current. Two loops that never wait for each other: the per-commit metrics
 /// are rendered after each new snapshot (at most every `min_gap`), so an append shows within a
 /// commit; the windowed metrics every `every` (the windows move with time even when nothing is
-/// appended) and within 5 s of a new snapshot, however long they take.
+/// appended) and within 5 s of a new snapshot (longer when a refresh itself takes long).
 pub async fn refresh_loop(state: AppState, every: Duration, min_gap: Duration, windows: Vec<(String, i64)>) {
     tokio::join!(
         commit_loop(state.clone(), min_gap),
@@ -62,8 +62,6 @@ async fn commit_loop(state: AppState, min_gap: Duration) {
 }
 
 async fn window_loop(state: AppState, every: Duration, windows: Vec<(String, i64)>) {
-    // After a new snapshot the windowed metrics follow within this delay, not a full period.
-    let after_change = WINDOW_AFTER_CHANGE.min(every);
     loop {
         let started = Instant::now();
         let generation = state.generation.load(Relaxed);
@@ -82,6 +80,10 @@ async fn window_loop(state: AppState, every: Duration, windows: Vec<(String, i64
             Err(e) => tracing::error!("metrics refresh failed: {e}"),
         }
         drop(engine);
+        // After a new snapshot the windowed metrics follow within a few seconds, not a full
+        // period; on a history so large that a refresh takes long, the gap grows with it, so
+        // that refreshing uses at most about a quarter of a core.
+        let after_change = WINDOW_AFTER_CHANGE.max(started.elapsed() * 3).min(every);
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let since = started.elapsed();
@@ -93,7 +95,7 @@ async fn window_loop(state: AppState, every: Duration, windows: Vec<(String, i64
     }
 }
 
-/// How soon after a commit the windowed metrics are rendered again (at most).
+/// How soon after a commit the windowed metrics are rendered again, unless refreshing is slow.
 const WINDOW_AFTER_CHANGE: Duration = Duration::from_secs(5);
 
 async fn update(state: &AppState, change: impl FnOnce(&mut RenderedMetrics)) {
