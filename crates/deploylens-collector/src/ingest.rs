@@ -1,9 +1,10 @@
 //! The ingest pipeline: lines -> validated events (or rejects) -> commits, with read positions
 //! committed together with the rows they produced.
 //!
-//! Two stages share the work: this thread reads, decodes and validates lines into Arrow
-//! builders; when they are full, a commit thread finishes the batches, encodes the Parquet
-//! files and writes the commit, while this thread goes on with the next lines. At most one
+//! Two stages share the work: this thread reads lines and, in batches, has them decoded,
+//! validated and appended to Arrow builders on two threads; when the builders are full, a
+//! commit thread finishes the batches, encodes the Parquet files and writes the commit, while
+//! this thread goes on with the next lines. At most one
 //! commit is in flight, and an event counts as stored (for duplicate detection and read
 //! positions) only once its commit has landed.
 
@@ -443,12 +444,7 @@ impl Sink<'_> {
                 Ok(None) => self.run.report.blank_lines += 1,
                 Err(reject) => {
                     let bytes = lines.bytes_of(l);
-                    let at = Location {
-                        file: self.file,
-                        line: l.line,
-                        offset: l.offset,
-                    };
-                    self.reject(reject, bytes, bytes.len() as u64, at);
+                    self.reject(reject, bytes, bytes.len() as u64, l.at(self.file));
                 }
             }
         }
@@ -456,13 +452,7 @@ impl Sink<'_> {
         let append = |builder: &mut EventBatchBuilder, from: usize, to: usize| {
             for i in (from..to).filter(|i| keep[*i]) {
                 if let Ok(Some((event, id))) = &decoded[i] {
-                    let l = &lines.lines[i];
-                    let at = Location {
-                        file,
-                        line: l.line,
-                        offset: l.offset,
-                    };
-                    builder.append(event, *id, at);
+                    builder.append(event, *id, lines.lines[i].at(file));
                 }
             }
         };
@@ -471,13 +461,7 @@ impl Sink<'_> {
         if n < LineBatch::SPLIT_LINES {
             append(first, 0, n);
         } else {
-            std::thread::scope(|scope| {
-                let other = scope.spawn(|| append(second, n / 2, n));
-                append(first, 0, n / 2);
-                if let Err(panic) = other.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            });
+            side_by_side(|| append(first, 0, n / 2), || append(second, n / 2, n));
         }
         drop(decoded);
         self.run.lines = lines.cleared();
@@ -498,6 +482,16 @@ struct GatheredLine {
     end: usize,
     line: u64,
     offset: u64,
+}
+
+impl GatheredLine {
+    fn at<'f>(&self, file: &'f str) -> Location<'f> {
+        Location {
+            file,
+            line: self.line,
+            offset: self.offset,
+        }
+    }
 }
 
 type Decoded<'a> = Result<Option<(deploylens_model::Event<'a>, u128)>, Reject>;
@@ -558,16 +552,23 @@ impl LineBatch {
             return decode(&self.lines);
         }
         let (first, second) = self.lines.split_at(self.lines.len() / 2);
-        std::thread::scope(|scope| {
-            let other = scope.spawn(|| decode(second));
-            let mut out = decode(first);
-            match other.join() {
-                Ok(rest) => out.extend(rest),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-            out
-        })
+        let (mut out, rest) = side_by_side(|| decode(first), || decode(second));
+        out.extend(rest);
+        out
     }
+}
+
+/// Runs `a` here and `b` on a second thread, and returns both results (a panic in `b` is
+/// raised here).
+fn side_by_side<A, B: Send>(a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|scope| {
+        let other = scope.spawn(b);
+        let here = a();
+        match other.join() {
+            Ok(there) => (here, there),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 impl LineSink for Sink<'_> {
