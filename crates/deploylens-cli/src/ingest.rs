@@ -129,7 +129,7 @@ pub fn summary_json(r: &IngestReport, seconds: f64) -> serde_json::Value {
         "rejects": r.reject_total(),
         "rejects_by_reason": r.rejects.iter().map(|(k, v)| (k.code().to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>(),
         "pending_partial_lines": r.pending.iter().map(|(f, n)| serde_json::json!({"file": f, "bytes": n})).collect::<Vec<_>>(),
-        "unreadable": r.unreadable,
+        "unreadable": r.unreadable.iter().map(|u| serde_json::json!({"file": u.file, "error": u.error})).collect::<Vec<_>>(),
         "nul_bytes_skipped": r.nul_bytes_skipped,
         "commits": r.commits,
         "seconds": seconds,

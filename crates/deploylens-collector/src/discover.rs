@@ -105,7 +105,39 @@ pub fn discover(roots: &[PathBuf], opts: &DiscoveryOptions) -> Discovery {
     }
     found.files.sort();
     found.files.dedup();
+    found.files = one_path_per_file(std::mem::take(&mut found.files));
     found
+}
+
+/// One file is one file: when links make it reachable by several paths, keep one, the path
+/// without links if there is one (else the first in order), so that its lines are read once
+/// and its legacy records get one repository.
+fn one_path_per_file(files: Vec<SourceFile>) -> Vec<SourceFile> {
+    use std::collections::HashMap;
+    use std::os::unix::fs::MetadataExt;
+    let mut chosen: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut keep: Vec<Option<SourceFile>> = Vec::with_capacity(files.len());
+    for f in files {
+        let Ok(meta) = std::fs::metadata(&f.path) else {
+            keep.push(Some(f));
+            continue;
+        };
+        let id = (meta.dev(), meta.ino());
+        let is_real = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c == p);
+        match chosen.get(&id) {
+            None => {
+                chosen.insert(id, keep.len());
+                keep.push(Some(f));
+            }
+            Some(&i) => {
+                let current_real = keep[i].as_ref().is_some_and(|c| is_real(&c.path));
+                if !current_real && is_real(&f.path) {
+                    keep[i] = Some(f);
+                }
+            }
+        }
+    }
+    keep.into_iter().flatten().collect()
 }
 
 fn is_skipped(name: &std::ffi::OsStr) -> bool {

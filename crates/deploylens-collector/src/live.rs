@@ -90,6 +90,8 @@ pub struct Collector {
     watched_dirs: HashSet<PathBuf>,
     hints: Receiver<notify::Result<notify::Event>>,
     hint_tx: mpsc::Sender<notify::Result<notify::Event>>,
+    /// Source paths that could not be read on the last pass, and why: retried on a timer.
+    unreadable: BTreeMap<PathBuf, String>,
 }
 
 impl Collector {
@@ -114,6 +116,7 @@ impl Collector {
             watched_dirs: HashSet::new(),
             hints,
             hint_tx,
+            unreadable: BTreeMap::new(),
         }
     }
 
@@ -193,7 +196,8 @@ impl Collector {
                 continue;
             }
             let now = seen(path);
-            if now.is_some() && now == self.seen.get(path).copied() {
+            let retry = self.unreadable.contains_key(path);
+            if !retry && now.is_some() && now == self.seen.get(path).copied() {
                 continue;
             }
             if let Some(s) = now {
@@ -211,12 +215,23 @@ impl Collector {
             Ok(report) => {
                 self.stats.record(report);
                 self.stats.store_writable.store(true, Ordering::Relaxed);
+                let failed: BTreeMap<PathBuf, String> = report
+                    .unreadable
+                    .iter()
+                    .map(|u| (u.source.clone(), u.to_string()))
+                    .collect();
                 for (path, s) in observed {
+                    // A file that could not be read is not "seen": every pass tries it again.
+                    if failed.contains_key(&path) {
+                        self.seen.remove(&path);
+                        continue;
+                    }
                     match s {
                         Some(s) => self.seen.insert(path, s),
                         None => self.seen.remove(&path),
                     };
                 }
+                self.note_unreadable(only, failed);
                 if report.events + report.reject_total() > 0 && newest_mtime_ns > 0 {
                     let now_ns = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
@@ -233,6 +248,33 @@ impl Collector {
             }
         }
         result
+    }
+
+    /// Keeps the set of unreadable files current: a warning when a file becomes unreadable,
+    /// a note when it can be read again, and the figures for `/metrics` and `/readyz`.
+    fn note_unreadable(&mut self, only: Option<&HashSet<PathBuf>>, failed: BTreeMap<PathBuf, String>) {
+        let looked_at = |p: &PathBuf| only.is_none_or(|set| set.contains(p));
+        let recovered: Vec<PathBuf> = self
+            .unreadable
+            .keys()
+            .filter(|p| looked_at(p) && !failed.contains_key(*p))
+            .cloned()
+            .collect();
+        for p in recovered {
+            self.unreadable.remove(&p);
+            tracing::info!(path = %p.display(), "readable again");
+        }
+        for (p, why) in failed {
+            if self.unreadable.get(&p) != Some(&why) {
+                tracing::warn!(
+                    "cannot read {why}; trying again every {:?}",
+                    self.opts.poll_interval
+                );
+            }
+            self.unreadable.insert(p, why);
+        }
+        self.stats
+            .set_unreadable(self.unreadable.values().cloned().collect());
     }
 
     fn mark_scanned(&self) {
@@ -297,6 +339,11 @@ impl Collector {
                 self.pass_and_publish(None, on_commit);
             } else if !hinted.is_empty() {
                 self.pass_and_publish(Some(&hinted), on_commit);
+            } else if !self.unreadable.is_empty() && last_poll.elapsed() >= self.opts.poll_interval {
+                // Unreadable files are tried again on the polling period, watched or not.
+                last_poll = Instant::now();
+                let retry: HashSet<PathBuf> = self.unreadable.keys().cloned().collect();
+                self.pass_and_publish(Some(&retry), on_commit);
             }
         }
         // Flush: whatever was appended before the stop is committed.

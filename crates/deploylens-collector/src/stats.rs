@@ -32,6 +32,8 @@ pub struct CollectorStats {
     /// True when files are polled instead of watched.
     pub polling: AtomicBool,
     rejects: Mutex<BTreeMap<RejectReason, u64>>,
+    /// Files that could not be read on their last try, each as "path: error".
+    unreadable: Mutex<Vec<String>>,
 }
 
 impl CollectorStats {
@@ -59,6 +61,17 @@ impl CollectorStats {
     /// Rejected lines by reason since start.
     pub fn rejects(&self) -> BTreeMap<RejectReason, u64> {
         self.rejects.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The files that could not be read on their last try ("path: error").
+    pub fn unreadable(&self) -> Vec<String> {
+        self.unreadable.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    pub fn set_unreadable(&self, files: Vec<String>) {
+        if let Ok(mut u) = self.unreadable.lock() {
+            *u = files;
+        }
     }
 
     pub fn lag_seconds(&self) -> f64 {

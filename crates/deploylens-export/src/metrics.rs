@@ -384,6 +384,11 @@ pub fn collector_families(
             stats.passes.load(Relaxed),
         ),
         gauge(
+            "deploylens_collector_unreadable_files",
+            "Event files (or rotated generations) that could not be read on their last try; they are tried again on every poll (see /readyz for which).",
+            stats.unreadable().len() as f64,
+        ),
+        gauge(
             "deploylens_ingest_lag_seconds",
             "From the newest append seen to its commit, at the last commit.",
             stats.lag_seconds(),

@@ -294,8 +294,14 @@ fn string_array<'a>(field: &str, v: &'a RawValue) -> Result<Vec<Cow<'a, str>>, R
 
 fn timestamp_us(v: &RawValue) -> Result<i64, Reject> {
     let text = string("timestamp", v)?;
-    match DateTime::parse_from_rfc3339(&text) {
-        Ok(t) => Ok(t.timestamp_micros()),
+    let bad = |hint: String| {
+        Reject::new(
+            RejectReason::BadTimestamp,
+            format!("timestamp \"{text}\" is not valid: {hint}"),
+        )
+    };
+    let t = match DateTime::parse_from_rfc3339(&text) {
+        Ok(t) => t,
         Err(e) => {
             let hint = if looks_naive(&text) {
                 "it has no time zone: append Z for UTC (2025-11-02T14:30:00Z) or an offset (+02:00)"
@@ -303,12 +309,68 @@ fn timestamp_us(v: &RawValue) -> Result<i64, Reject> {
             } else {
                 format!("{e}; expected RFC 3339 such as 2025-11-02T14:30:00Z")
             };
-            Err(Reject::new(
-                RejectReason::BadTimestamp,
-                format!("timestamp \"{text}\" is not valid: {hint}"),
-            ))
+            return Err(bad(hint));
+        }
+    };
+    // chrono also takes a space between date and time; RFC 3339's date-time (and the schema's
+    // `format: date-time`) does not.
+    if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
+        return Err(bad(
+            "the date and the time must be separated by T (2025-11-02T14:30:00Z)".into(),
+        ));
+    }
+    let offset = t.offset().local_minus_utc();
+    if !(-MAX_OFFSET_WEST_SECONDS..=MAX_OFFSET_EAST_SECONDS).contains(&offset) {
+        return Err(bad(format!(
+            "the offset {} is not a real UTC offset (they run from -12:00 to +14:00)",
+            t.offset()
+        )));
+    }
+    let us = t.timestamp_micros();
+    check_range(us, &text)?;
+    Ok(us)
+}
+
+/// Offsets in use run from -12:00 to +14:00.
+const MAX_OFFSET_EAST_SECONDS: i32 = 14 * 3600;
+const MAX_OFFSET_WEST_SECONDS: i32 = 12 * 3600;
+
+/// The earliest timestamp a deployment can have: the Unix epoch. Anything before it is a
+/// default value or a typo, not a deployment.
+pub const EARLIEST_TIMESTAMP_US: i64 = 0;
+
+/// How far past the reading machine's clock a timestamp may be: the clocks of the machines
+/// that write events may run ahead of the one that reads them.
+pub const MAX_CLOCK_SKEW_US: i64 = 24 * 3600 * 1_000_000;
+
+/// The newest clock reading seen, so that a line in the past (nearly every line) costs no
+/// clock call.
+static CLOCK_SEEN_US: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn check_range(us: i64, text: &str) -> Result<(), Reject> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let out_of_range = |why: String| {
+        Reject::new(
+            RejectReason::TimestampOutOfRange,
+            format!("timestamp \"{text}\" {why}"),
+        )
+    };
+    if us < EARLIEST_TIMESTAMP_US {
+        return Err(out_of_range(
+            "is before 1970-01-01T00:00:00Z; no deployment is that old".into(),
+        ));
+    }
+    if us > CLOCK_SEEN_US.load(Relaxed).saturating_add(MAX_CLOCK_SKEW_US) {
+        let now = crate::now_us();
+        CLOCK_SEEN_US.fetch_max(now, Relaxed);
+        if us > now.saturating_add(MAX_CLOCK_SKEW_US) {
+            return Err(out_of_range(format!(
+                "is {:.1} days ahead of this machine's clock (at most 1 day is allowed for clock skew)",
+                (us - now) as f64 / 86_400e6
+            )));
         }
     }
+    Ok(())
 }
 
 /// A date and time without a zone, as `datetime.utcnow().isoformat()` writes it.
@@ -658,5 +720,52 @@ mod tests {
         assert!(valid_trace_id("MULTI-COORD-2025-123"));
         assert!(!valid_trace_id("MULTI-COORD-2025-1234"));
         assert!(!valid_trace_id("chora-DEPLOY-2025-123"));
+    }
+
+    #[test]
+    fn timestamps_no_deployment_has_are_rejected_with_their_reason() {
+        let line = |ts: &str| {
+            format!(
+                r#"{{"timestamp":"{ts}","event_type":"deployment","repository":"r","environment":"staging","version":"v1","status":"success","duration_seconds":1}}"#
+            )
+        };
+        let origin = LineOrigin {
+            inferred_repository: "r",
+        };
+        let reason = |ts: &str| decode_line(line(ts).as_bytes(), origin).err().map(|r| r.reason);
+        assert_eq!(
+            reason("0000-01-01T00:00:00Z"),
+            Some(RejectReason::TimestampOutOfRange)
+        );
+        assert_eq!(
+            reason("1969-12-31T23:59:59Z"),
+            Some(RejectReason::TimestampOutOfRange)
+        );
+        assert_eq!(
+            reason("9999-12-31T23:59:59Z"),
+            Some(RejectReason::TimestampOutOfRange)
+        );
+        assert_eq!(
+            reason("2025-11-02T14:30:00+23:59"),
+            Some(RejectReason::BadTimestamp)
+        );
+        assert_eq!(
+            reason("2025-11-02T14:30:00-12:30"),
+            Some(RejectReason::BadTimestamp)
+        );
+        assert_eq!(reason("2025-11-02 14:30:00Z"), Some(RejectReason::BadTimestamp));
+        assert_eq!(reason("2025-11-02T14:30:00+14:00"), None);
+        assert_eq!(reason("2025-11-02t14:30:00z"), None);
+        assert_eq!(reason("1970-01-01T00:00:00Z"), None);
+        // Tomorrow is within the skew allowance; next week is not.
+        let at = |days: i64| {
+            chrono::DateTime::<chrono::Utc>::from_timestamp_micros(
+                crate::now_us() + days * 86_400_000_000 / 2,
+            )
+            .unwrap()
+            .to_rfc3339()
+        };
+        assert_eq!(reason(&at(1)), None);
+        assert_eq!(reason(&at(14)), Some(RejectReason::TimestampOutOfRange));
     }
 }

@@ -64,9 +64,9 @@ impl Event<'_> {
         for e in &self.errors {
             field(e.as_bytes());
         }
-        field(opt_str(&self.notes));
+        field(&opt_str(&self.notes));
         field(self.deployed_by.map(|d| d.as_str()).unwrap_or("\0").as_bytes());
-        field(opt_str(&self.trace_id));
+        field(&opt_str(&self.trace_id));
         field(&(self.services.len() as u64).to_le_bytes());
         for s in &self.services {
             field(s.as_bytes());
@@ -87,8 +87,20 @@ impl Event<'_> {
     }
 }
 
-fn opt_str<'b>(v: &'b Option<Cow<'_, str>>) -> &'b [u8] {
-    v.as_deref().map(str::as_bytes).unwrap_or(b"\0")
+/// An absent optional string is written as one NUL byte. A present value that starts with a
+/// NUL gets one more in front, so that `"\u0000"` and an absent field differ, while every other
+/// value (and so every id stored before) is written as it always was.
+fn opt_str<'b>(v: &'b Option<Cow<'_, str>>) -> Cow<'b, [u8]> {
+    match v.as_deref() {
+        None => Cow::Borrowed(b"\0"),
+        Some(s) if s.as_bytes().first() == Some(&0) => {
+            let mut escaped = Vec::with_capacity(s.len() + 1);
+            escaped.push(0);
+            escaped.extend_from_slice(s.as_bytes());
+            Cow::Owned(escaped)
+        }
+        Some(s) => Cow::Borrowed(s.as_bytes()),
+    }
 }
 
 fn opt_f64(v: Option<f64>) -> [u8; 9] {
@@ -249,5 +261,26 @@ mod tests {
             streaming.update(piece);
         }
         assert_eq!(streaming.digest128(), event.id());
+    }
+
+    #[test]
+    fn an_absent_field_and_a_nul_value_are_different_events() {
+        let base = r#"{"timestamp":"2025-11-20T10:00:00Z","event_type":"deployment","repository":"r","environment":"staging","version":"v1","status":"success","duration_seconds":1"#;
+        let origin = crate::LineOrigin {
+            inferred_repository: "r",
+        };
+        let id = |line: String| {
+            crate::decode_line(line.as_bytes(), origin)
+                .expect("valid")
+                .expect("not blank")
+                .id()
+        };
+        let absent = id(format!("{base}}}"));
+        let nul = id(format!(r#"{base},"notes":"\u0000"}}"#));
+        let two_nuls = id(format!(r#"{base},"notes":"\u0000\u0000"}}"#));
+        let null = id(format!(r#"{base},"notes":null}}"#));
+        assert_ne!(absent, nul);
+        assert_ne!(nul, two_nuls);
+        assert_eq!(absent, null, "null is absent");
     }
 }

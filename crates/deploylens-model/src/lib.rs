@@ -16,3 +16,12 @@ pub use decode::{DEFAULT_MAX_LINE_BYTES, DecodeOptions, LineOrigin, decode_line}
 pub use event::{Event, IdHasher, IdSet, StoredIds, event_id_hex, format_event_id};
 pub use reject::{Reject, RejectReason, escape_raw};
 pub use types::{DeployedBy, Environment, EventType, ParseEnumError, RepositorySource, Status};
+
+/// Now, in microseconds since the Unix epoch (UTC): the clock of `ingested_at`, commits and
+/// windows.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}

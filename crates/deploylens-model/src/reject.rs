@@ -18,6 +18,7 @@ pub enum RejectReason {
     WrongType,
     BadEnum,
     BadTimestamp,
+    TimestampOutOfRange,
     NegativeDuration,
     BadTraceId,
 }
@@ -35,6 +36,7 @@ impl RejectReason {
         RejectReason::WrongType,
         RejectReason::BadEnum,
         RejectReason::BadTimestamp,
+        RejectReason::TimestampOutOfRange,
         RejectReason::NegativeDuration,
         RejectReason::BadTraceId,
     ];
@@ -52,6 +54,7 @@ impl RejectReason {
             RejectReason::WrongType => "wrong_type",
             RejectReason::BadEnum => "bad_enum",
             RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::TimestampOutOfRange => "timestamp_out_of_range",
             RejectReason::NegativeDuration => "negative_duration",
             RejectReason::BadTraceId => "bad_trace_id",
         }

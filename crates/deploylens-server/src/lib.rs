@@ -160,7 +160,19 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
     if state.stats.is_ready() {
-        return (StatusCode::OK, "ready\n").into_response();
+        let unreadable = state.stats.unreadable();
+        if unreadable.is_empty() {
+            return (StatusCode::OK, "ready\n").into_response();
+        }
+        // Serving, but some history is missing: say which files, and keep answering.
+        let mut text = format!(
+            "ready, degraded: {} file(s) cannot be read and are tried again on every poll:\n",
+            unreadable.len()
+        );
+        for u in unreadable.iter().take(20) {
+            text.push_str(&format!("  {u}\n"));
+        }
+        return (StatusCode::OK, text).into_response();
     }
     let why = if !state.stats.ready.load(Relaxed) {
         "initial scan in progress\n"

@@ -12,7 +12,7 @@ mod commit;
 pub mod manifest;
 
 pub use commit::{CommitInfo, Store, StoreError, StoreSnapshot, read_batches, read_manifest};
-pub use manifest::{Manifest, SourceCheckpoint, TAIL_HASH_BYTES, tail_hash};
+pub use manifest::{Generation, MAX_GENERATIONS, Manifest, SourceCheckpoint, TAIL_HASH_BYTES, tail_hash};
 
 /// The environment variable that names the data directory when `--data-dir` is not given.
 pub const DATA_DIR_ENV: &str = "DEPLOYLENS_DATA_DIR";

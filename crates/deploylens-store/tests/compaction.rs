@@ -4,7 +4,7 @@
 
 use deploylens_model::batch::{EventBatchBuilder, Location};
 use deploylens_model::{LineOrigin, decode_line};
-use deploylens_store::{SourceCheckpoint, Store, StoreSnapshot};
+use deploylens_store::{Generation, SourceCheckpoint, Store, StoreSnapshot};
 
 fn minute_batch(minute: u32, files: u32) -> arrow::array::RecordBatch {
     let mut b = EventBatchBuilder::new();
@@ -38,13 +38,19 @@ fn minute_batch(minute: u32, files: u32) -> arrow::array::RecordBatch {
 fn checkpoint(file: u32, minute: u32) -> SourceCheckpoint {
     SourceCheckpoint {
         path: format!("/eco/repo-{file}/.chora/memory/events/deployment.jsonl"),
-        dev: 1,
-        ino: file as u64,
-        start_offset: minute as u64 * 100,
-        offset: (minute as u64 + 1) * 100,
-        line: minute as u64 + 1,
-        tail_hash: 0,
-        tail_len: 100,
+        generations: vec![Generation {
+            dev: 1,
+            ino: file as u64,
+            gzip: false,
+            start_offset: minute as u64 * 100,
+            offset: (minute as u64 + 1) * 100,
+            line: minute as u64 + 1,
+            tail_hash: 0,
+            tail_len: 100,
+            head_hash: 0,
+            head_len: 100,
+            unfinished: false,
+        }],
     }
 }
 
@@ -81,7 +87,10 @@ fn a_day_of_trickling_appends_leaves_a_bounded_number_of_files() {
     assert_eq!(ids.len(), events);
     let cps = snap.checkpoints();
     assert_eq!(cps.len(), 50);
-    assert!(cps.values().all(|c| c.line == 24 * 60));
+    assert!(
+        cps.values()
+            .all(|c| c.newest().is_some_and(|g| g.line == 24 * 60))
+    );
 }
 
 #[test]

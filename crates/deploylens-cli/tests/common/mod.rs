@@ -115,13 +115,20 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, root: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(bin())
-            .arg("--data-dir")
+        let mut cmd = Command::new(bin());
+        cmd.arg("--data-dir")
             .arg(data)
             .arg("serve")
             .arg(root)
             .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(extra);
+        Server::spawn(cmd)
+    }
+
+    /// Starts a prepared `serve` command (it must listen on port 0 or print its address) and
+    /// waits until it is ready.
+    pub fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -225,4 +232,12 @@ pub fn http_request(
 
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The value of an unlabelled sample in a Prometheus text exposition.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }

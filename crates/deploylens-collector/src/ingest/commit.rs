@@ -1,0 +1,252 @@
+//! The writing side of an ingest: the store, the ids of what is stored, the committed read
+//! positions, and the one commit that may be in flight on its own thread.
+//!
+//! An event counts as stored, and a read position as committed, only once the commit that
+//! holds them has landed. Until then the ids of the commit in flight are held apart (they
+//! still count for duplicate detection) and its positions are not the committed ones: if it
+//! fails, the same lines are read again.
+
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
+use deploylens_model::batch::{EventBatchBuilder, RejectBatchBuilder};
+use deploylens_model::{IdSet, StoredIds};
+use deploylens_store::{SourceCheckpoint, Store, StoreError};
+
+/// What has been read but not committed yet: the rows, and the positions they reach.
+pub(crate) struct Pending {
+    /// Two builders, filled side by side from the two halves of each batch of lines.
+    pub(crate) events: [EventBatchBuilder; 2],
+    pub(crate) rejects: RejectBatchBuilder,
+    /// The new read state of each path read since the last commit.
+    pub(crate) sources: BTreeMap<String, SourceCheckpoint>,
+    pub(crate) duplicates: u64,
+    /// Ids of the buffered events.
+    pub(crate) ids: IdSet,
+}
+
+impl Pending {
+    pub(crate) fn new(commit_rows: usize) -> Self {
+        Pending {
+            events: Default::default(),
+            rejects: RejectBatchBuilder::new(),
+            sources: BTreeMap::new(),
+            duplicates: 0,
+            ids: id_set(commit_rows),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sources.is_empty() && self.events.iter().all(|b| b.is_empty()) && self.rejects.is_empty()
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.events.iter().map(|b| b.len()).sum::<usize>() + self.rejects.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.events.iter().map(|b| b.buffered_bytes()).sum()
+    }
+
+    /// Takes the rows for a commit, leaving builders sized like them for the next.
+    fn take(&mut self, commit_rows: usize) -> Pending {
+        let next = Pending {
+            events: self.events.each_ref().map(EventBatchBuilder::sized_like),
+            ..Pending::new(commit_rows)
+        };
+        std::mem::replace(self, next)
+    }
+}
+
+/// A commit being written by its thread, and what becomes true once it lands.
+struct InFlight {
+    thread: std::thread::JoinHandle<(Store, Result<(), StoreError>)>,
+    ids: IdSet,
+    sources: BTreeMap<String, SourceCheckpoint>,
+}
+
+/// The store and what is known to be stored.
+pub(crate) struct Committer {
+    /// `None` only while a commit thread holds it.
+    store: Option<Store>,
+    ids: StoredIds,
+    checkpoints: BTreeMap<String, SourceCheckpoint>,
+    in_flight: Option<InFlight>,
+    commit_rows: usize,
+}
+
+impl Committer {
+    pub(crate) fn new(store: Store, commit_rows: usize) -> Result<Self, StoreError> {
+        let ids = store.event_ids()?;
+        let checkpoints = store.snapshot().checkpoints();
+        Ok(Committer {
+            store: Some(store),
+            ids,
+            checkpoints,
+            in_flight: None,
+            commit_rows,
+        })
+    }
+
+    /// The store, when no commit is in flight (always, between ingests).
+    pub(crate) fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn store_mut(&mut self) -> Option<&mut Store> {
+        self.store.as_mut()
+    }
+
+    /// The committed read state of a path.
+    pub(crate) fn checkpoint(&self, path: &str) -> Option<&SourceCheckpoint> {
+        self.checkpoints.get(path)
+    }
+
+    /// The read state of a path as the newest commit, landed or in flight, has it.
+    pub(crate) fn latest(&self, path: &str) -> Option<&SourceCheckpoint> {
+        self.in_flight
+            .as_ref()
+            .and_then(|f| f.sources.get(path))
+            .or_else(|| self.checkpoints.get(path))
+    }
+
+    /// Whether an event is stored or on its way to be.
+    pub(crate) fn knows(&self, id: &u128) -> bool {
+        self.ids.contains(id) || self.in_flight.as_ref().is_some_and(|f| f.ids.contains(id))
+    }
+
+    fn root(&self) -> std::path::PathBuf {
+        self.store
+            .as_ref()
+            .map(|s| s.root().to_path_buf())
+            .unwrap_or_default()
+    }
+
+    /// Hands what is pending to a commit thread, after the previous commit has landed.
+    /// Returns how many commits landed meanwhile.
+    pub(crate) fn commit(&mut self, pending: &mut Pending) -> Result<u64, StoreError> {
+        let landed = self.land()?;
+        if pending.is_empty() {
+            return Ok(landed);
+        }
+        let Some(store) = self.store.take() else {
+            return Err(StoreError::Io {
+                action: "committing to",
+                path: self.root(),
+                source: std::io::Error::other("the store is held by a commit that never landed"),
+            });
+        };
+        let rows = pending.take(self.commit_rows);
+        let ids = rows.ids;
+        let sources = rows.sources;
+        let job = CommitJob {
+            store,
+            events: rows.events,
+            rejects: rows.rejects,
+            sources: sources.values().cloned().collect(),
+            duplicates: rows.duplicates,
+        };
+        // A thread that cannot start gives the store back: nothing is lost.
+        let (send, receive) = std::sync::mpsc::channel::<CommitJob>();
+        let spawned = std::thread::Builder::new()
+            .name("commit".into())
+            .spawn(move || match receive.recv() {
+                Ok(job) => job.run(),
+                Err(_) => unreachable!("the job is sent right after the spawn"),
+            });
+        let thread = match spawned {
+            Ok(t) => t,
+            Err(source) => {
+                self.store = Some(job.store);
+                return Err(StoreError::Io {
+                    action: "starting the commit thread for",
+                    path: self.root(),
+                    source,
+                });
+            }
+        };
+        if let Err(std::sync::mpsc::SendError(job)) = send.send(job) {
+            self.store = Some(job.store);
+            return Err(StoreError::Io {
+                action: "handing the commit to its thread for",
+                path: self.root(),
+                source: std::io::Error::other("the commit thread ended early"),
+            });
+        }
+        self.in_flight = Some(InFlight { thread, ids, sources });
+        Ok(landed)
+    }
+
+    /// Waits for the commit in flight, if any. Once it has landed, its events are stored and its
+    /// read positions are the committed ones; if it failed, they will be read again. Returns
+    /// how many commits landed (0 or 1).
+    pub(crate) fn land(&mut self) -> Result<u64, StoreError> {
+        let Some(flight) = self.in_flight.take() else {
+            return Ok(0);
+        };
+        let (store, result) = match flight.thread.join() {
+            Ok(done) => done,
+            Err(_) => unreachable!("the commit thread catches its panics"),
+        };
+        self.store = Some(store);
+        result?;
+        self.ids.extend(flight.ids);
+        self.checkpoints.extend(flight.sources);
+        Ok(1)
+    }
+}
+
+/// What the commit thread writes.
+struct CommitJob {
+    store: Store,
+    events: [EventBatchBuilder; 2],
+    rejects: RejectBatchBuilder,
+    sources: Vec<SourceCheckpoint>,
+    duplicates: u64,
+}
+
+impl CommitJob {
+    /// Finishes the batches and writes them with the read positions; gives the store back,
+    /// whatever happened.
+    fn run(mut self) -> (Store, Result<(), StoreError>) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write()));
+        let result = result.unwrap_or_else(|_| {
+            Err(StoreError::Io {
+                action: "committing to (the commit thread panicked)",
+                path: self.store.root().to_path_buf(),
+                source: std::io::Error::other("panic"),
+            })
+        });
+        (self.store, result)
+    }
+
+    fn write(&mut self) -> Result<(), StoreError> {
+        let now = deploylens_model::now_us();
+        let mut events: Vec<RecordBatch> = Vec::new();
+        for builder in &mut self.events {
+            if !builder.is_empty() {
+                events.push(builder.finish(now)?);
+            }
+        }
+        let rejects: Vec<RecordBatch> = if self.rejects.is_empty() {
+            vec![]
+        } else {
+            vec![self.rejects.finish(now)?]
+        };
+        let sources = std::mem::take(&mut self.sources);
+        let info = self
+            .store
+            .commit(&events, &rejects, sources, self.duplicates, vec![])?;
+        tracing::debug!(
+            seq = info.manifest.seq,
+            events = info.manifest.events,
+            "committed"
+        );
+        Ok(())
+    }
+}
+
+/// An empty id set sized for one commit, so that it does not grow by rehashing.
+fn id_set(rows: usize) -> IdSet {
+    IdSet::with_capacity_and_hasher(rows.min(1 << 20), Default::default())
+}
