@@ -21,6 +21,12 @@
 //! compact_max_small = 16
 //! protect_metrics = false
 //! insecure_no_auth = false
+//! allowed_hosts = ["deploylens.internal"]
+//! allowed_origins = ["https://grafana.internal"]
+//! max_connections = 256
+//! header_timeout = "10s"
+//! request_timeout = "60s"
+//! metrics_max_label_sets = 10000
 //!
 //! [sql]
 //! timeout = "10s"
@@ -63,6 +69,12 @@ struct ServeSection {
     compact_max_small: Option<u64>,
     protect_metrics: Option<bool>,
     insecure_no_auth: Option<bool>,
+    allowed_hosts: Option<Vec<String>>,
+    allowed_origins: Option<Vec<String>>,
+    max_connections: Option<u64>,
+    header_timeout: Option<String>,
+    request_timeout: Option<String>,
+    metrics_max_label_sets: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +162,21 @@ impl ConfigFile {
             "DEPLOYLENS_INSECURE_NO_AUTH",
             s.insecure_no_auth.map(|b| b.to_string()),
         );
+        put("DEPLOYLENS_ALLOWED_HOSTS", s.allowed_hosts.as_deref().map(join));
+        put(
+            "DEPLOYLENS_ALLOWED_ORIGINS",
+            s.allowed_origins.as_deref().map(join),
+        );
+        put(
+            "DEPLOYLENS_MAX_CONNECTIONS",
+            s.max_connections.map(|n| n.to_string()),
+        );
+        put("DEPLOYLENS_HEADER_TIMEOUT", s.header_timeout.clone());
+        put("DEPLOYLENS_REQUEST_TIMEOUT", s.request_timeout.clone());
+        put(
+            "DEPLOYLENS_METRICS_MAX_LABEL_SETS",
+            s.metrics_max_label_sets.map(|n| n.to_string()),
+        );
         let q = &self.sql;
         put("DEPLOYLENS_SQL_TIMEOUT", q.timeout.clone());
         put("DEPLOYLENS_SQL_MAX_ROWS", q.max_rows.map(|n| n.to_string()));
@@ -172,11 +199,13 @@ impl ConfigFile {
             ("serve.poll_interval", &self.serve.poll_interval),
             ("serve.rescan_interval", &self.serve.rescan_interval),
             ("serve.metrics_refresh", &self.serve.metrics_refresh),
+            ("serve.header_timeout", &self.serve.header_timeout),
+            ("serve.request_timeout", &self.serve.request_timeout),
             ("sql.timeout", &self.sql.timeout),
         ];
         for (key, value) in durations {
             if let Some(v) = value
-                && let Err(e) = crate::serve::parse_duration(v)
+                && let Err(e) = crate::args::parse_duration(v)
             {
                 out.push(format!("{key}: {e}"));
             }
@@ -209,6 +238,8 @@ impl ConfigFile {
             ("sql.max_rows", self.sql.max_rows),
             ("sql.max_concurrent", self.sql.max_concurrent),
             ("sql.memory_mib", self.sql.memory_mib),
+            ("serve.max_connections", self.serve.max_connections),
+            ("serve.metrics_max_label_sets", self.serve.metrics_max_label_sets),
         ] {
             if v == Some(0) {
                 out.push(format!("{key}: must be at least 1"));

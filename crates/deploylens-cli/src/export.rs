@@ -9,8 +9,8 @@ use clap::{Args, Subcommand};
 use deploylens_export::{BackfillOptions, write_openmetrics};
 
 use crate::Global;
+use crate::args::parse_duration;
 use crate::report::open_engine;
-use crate::serve::parse_duration;
 
 #[derive(Args)]
 pub struct ExportArgs {

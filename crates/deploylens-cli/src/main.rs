@@ -1,6 +1,7 @@
 //! `deploylens`: deployment history from every repository's `deployment.jsonl`, as SQL,
 //! reports, metrics and answers.
 
+mod args;
 mod config;
 mod demo;
 mod export;
@@ -65,7 +66,7 @@ enum Command {
     /// Generate a realistic demo ecosystem of repositories
     Demo(demo::DemoArgs),
     /// Scan the roots, then keep the store current and serve HTTP (health, metrics, API)
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Export history for other tools (OpenMetrics for Prometheus backfill)
     Export(export::ExportArgs),
     /// Print the normalized template and fingerprint of error messages
@@ -149,16 +150,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => ingest::run(&g, args).await,
         Command::Sql(args) => {
-            let engine = report::open_engine(&g.data_dir).await?;
-            let df = engine.sql(&args.query).await?;
-            let batches = df.collect().await?;
-            output::print(&batches, args.format)?;
+            let engine = std::sync::Arc::new(report::open_engine(&g.data_dir).await?);
+            // The same checks as every other face, without its time, row or memory limits.
+            let runner = deploylens_query::SqlRunner::new(deploylens_query::SqlLimits::local())?;
+            let result = runner.run(engine, args.query).await?;
+            output::print(&result.schema, &result.batches, args.format)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(args) => report::run(&g, args).await,
         Command::Validate(args) => validate::run(&g, args),
         Command::Demo(args) => demo::run(&g, args),
-        Command::Serve(args) => serve::run(&g, args).await,
+        Command::Serve(args) => serve::run(&g, *args).await,
         Command::Export(args) => export::run(&g, args).await,
         Command::Fingerprint(args) => knowledge::fingerprint(args),
         Command::Fixes(args) => knowledge::fixes(&g, args).await,

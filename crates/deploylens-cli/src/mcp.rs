@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use clap::Args;
 use deploylens_knowledge::{Index, SearchOptions};
-use deploylens_query::{Engine, now_us};
+use deploylens_query::{EngineOptions, FollowingEngine, SqlLimits, SqlRunner, now_us};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{ServiceExt, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
+use tokio::sync::RwLock;
 
 use crate::Global;
-use crate::report::{open_engine, window_of};
+use crate::report::window_of;
 
 #[derive(Args)]
 pub struct McpArgs {
@@ -22,16 +23,33 @@ pub struct McpArgs {
     #[arg(long, default_value_t = 1000)]
     pub max_rows: usize,
     /// Longest a run_sql query may run
-    #[arg(long, default_value = "10s", value_parser = crate::serve::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::args::parse_duration)]
     pub timeout: Duration,
+    /// Memory for run_sql queries, in MiB (past it a query fails)
+    #[arg(long, default_value_t = 512)]
+    pub memory_mib: usize,
 }
 
+/// The tools, over an engine that follows the store: each call answers from the newest
+/// snapshot, and the past-failure index is rebuilt when the snapshot changed.
 #[derive(Clone)]
 struct Tools {
-    engine: Arc<Engine>,
-    index: Arc<Index>,
-    max_rows: usize,
-    timeout: Duration,
+    engine: Arc<FollowingEngine>,
+    index: Arc<RwLock<Arc<Index>>>,
+    sql: SqlRunner,
+}
+
+impl Tools {
+    async fn engine(&self) -> Result<Arc<deploylens_query::Engine>, String> {
+        let (engine, fresh) = self.engine.get().await.map_err(|e| e.to_string())?;
+        if fresh {
+            let index = deploylens_query::load_index(&engine)
+                .await
+                .map_err(|e| e.to_string())?;
+            *self.index.write().await = Arc::new(index);
+        }
+        Ok(engine)
+    }
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -54,9 +72,12 @@ struct SummaryArgs {
     window: Option<String>,
 }
 
-fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<String, String> {
-    let mut out = Vec::new();
-    crate::output::write(&mut out, batches, crate::output::Format::Json).map_err(|e| e.to_string())?;
+fn json_rows(
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::array::RecordBatch],
+) -> Result<String, String> {
+    let out = deploylens_query::encode::to_vec(schema, batches, deploylens_query::encode::Format::Json)
+        .map_err(|e| e.to_string())?;
     String::from_utf8(out).map_err(|e| e.to_string())
 }
 
@@ -66,7 +87,9 @@ impl Tools {
         description = "Search past deployment failures for the same or a similar error and return what fixed them, best first: repository, environment, time, error, fix, resolution time, score and why it matched."
     )]
     async fn search_past_fixes(&self, Parameters(args): Parameters<SearchArgs>) -> Result<String, String> {
-        let hits = self.index.search(
+        self.engine().await?;
+        let index = self.index.read().await.clone();
+        let hits = index.search(
             &args.error,
             SearchOptions {
                 limit: args.limit.unwrap_or(5).clamp(1, 50),
@@ -80,18 +103,16 @@ impl Tools {
         description = "Run one read-only SQL query (DataFusion dialect) over deployment history. Tables: events, rejects; views: deployments (one row per deployment attempt), restores (failure streaks). Returns JSON rows."
     )]
     async fn run_sql(&self, Parameters(args): Parameters<SqlArgs>) -> Result<String, String> {
-        let run = async {
-            let df = self.engine.sql(&args.sql).await.map_err(|e| e.to_string())?;
-            df.limit(0, Some(self.max_rows))
-                .map_err(|e| e.to_string())?
-                .collect()
-                .await
-                .map_err(|e| e.to_string())
-        };
-        let batches = tokio::time::timeout(self.timeout, run)
-            .await
-            .map_err(|_| format!("the query ran longer than {:?} and was stopped", self.timeout))??;
-        json_rows(&batches)
+        let engine = self.engine().await?;
+        let result = self.sql.run(engine, args.sql).await.map_err(|e| e.to_string())?;
+        let rows = json_rows(&result.schema, &result.batches)?;
+        if result.truncated {
+            return Ok(format!(
+                "{{\"rows\": {rows}, \"truncated\": true, \"note\": \"more rows than the limit of {}; add LIMIT or aggregate\"}}",
+                self.sql.limits().max_rows.unwrap_or(0)
+            ));
+        }
+        Ok(rows)
     }
 
     #[tool(
@@ -101,13 +122,15 @@ impl Tools {
         let window = window_of(args.window.as_deref().unwrap_or("7d"), None).map_err(|e| e.to_string())?;
         let mut summary = serde_json::Map::new();
         for name in ["success_rate", "duration_percentiles", "time_to_restore", "dora"] {
-            let batches = self
-                .engine
-                .canned_by_name(name, window)
+            let query =
+                deploylens_query::canned_query(name).ok_or_else(|| format!("no canned query {name}"))?;
+            let result = self
+                .sql
+                .canned(self.engine().await?, query, window)
                 .await
                 .map_err(|e| e.to_string())?;
-            let rows: serde_json::Value =
-                serde_json::from_str(&json_rows(&batches)?).map_err(|e| e.to_string())?;
+            let rows: serde_json::Value = serde_json::from_str(&json_rows(&result.schema, &result.batches)?)
+                .map_err(|e| e.to_string())?;
             summary.insert(name.to_string(), rows);
         }
         serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())
@@ -121,13 +144,24 @@ impl Tools {
 impl rmcp::ServerHandler for Tools {}
 
 pub async fn run(g: &Global, args: McpArgs) -> anyhow::Result<ExitCode> {
-    let engine = Arc::new(open_engine(&g.data_dir).await?);
-    let index = Arc::new(deploylens_query::load_index(&engine).await?);
+    crate::report::check_store(&g.data_dir)?;
+    let opts = EngineOptions {
+        memory_limit: Some(args.memory_mib.max(1) << 20),
+        ..EngineOptions::default()
+    };
+    let engine = FollowingEngine::open(&g.data_dir, opts).await?;
+    let (first, _) = engine.get().await?;
+    let index = deploylens_query::load_index(&first).await?;
+    let sql = SqlRunner::new(SqlLimits {
+        timeout: Some(args.timeout),
+        max_rows: Some(args.max_rows),
+        memory_bytes: opts.memory_limit,
+        ..SqlLimits::network()
+    })?;
     let tools = Tools {
-        engine,
-        index,
-        max_rows: args.max_rows,
-        timeout: args.timeout,
+        engine: Arc::new(engine),
+        index: Arc::new(RwLock::new(Arc::new(index))),
+        sql,
     };
     let service = tools
         .serve(rmcp::transport::stdio())

@@ -35,13 +35,19 @@ pub struct ReportArgs {
     pub format: Format,
 }
 
-pub async fn open_engine(data_dir: &Path) -> anyhow::Result<Engine> {
+/// Fails with what to do when the data directory holds no store.
+pub fn check_store(data_dir: &Path) -> anyhow::Result<()> {
     if !data_dir.join("store").exists() {
         anyhow::bail!(
             "no store in {}: run `deploylens ingest ROOT...` first, or point --data-dir / DEPLOYLENS_DATA_DIR at an existing one",
             data_dir.display()
         );
     }
+    Ok(())
+}
+
+pub async fn open_engine(data_dir: &Path) -> anyhow::Result<Engine> {
+    check_store(data_dir)?;
     Engine::open(data_dir, EngineOptions::default())
         .await
         .with_context(|| format!("opening the store in {}", data_dir.display()))
@@ -78,11 +84,13 @@ pub async fn run(g: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
     for name in &names {
         let query = canned_query(name)
             .with_context(|| format!("no report named {name:?}; `deploylens report --list` shows them"))?;
-        let batches = engine.canned(&query, window).await?.collect().await?;
+        let df = engine.canned(&query, window).await?;
+        let schema = df.schema().inner().clone();
+        let batches = df.collect().await?;
         if names.len() > 1 && args.format == Format::Table {
             println!("\n== {} ({}) ==", query.name, args.window);
         }
-        output::print(&batches, args.format)?;
+        output::print(&schema, &batches, args.format)?;
     }
     Ok(ExitCode::SUCCESS)
 }

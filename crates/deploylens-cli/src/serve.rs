@@ -11,12 +11,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use deploylens_collector::{Collector, CollectorStats, Ingestor, LiveOptions};
-use deploylens_query::{Engine, EngineOptions};
-use deploylens_server::{Access, AppState, SqlLimits};
-use deploylens_store::StoreSnapshot;
-use tokio::sync::mpsc;
+use deploylens_export::RenderOptions;
+use deploylens_query::SqlLimits;
+use deploylens_server::{Access, HttpLimits, MetricsConfig, Server, ServerConfig};
 
 use crate::Global;
+use crate::args::parse_duration;
 use crate::ingest::SourceArgs;
 
 #[derive(Args, Clone)]
@@ -77,6 +77,37 @@ pub struct ServeArgs {
     /// Require the token on /healthz, /readyz and /metrics too
     #[arg(long, env = "DEPLOYLENS_PROTECT_METRICS")]
     pub protect_metrics: bool,
+    /// Host names requests may be addressed to besides IP addresses and localhost (`*`: any);
+    /// others are refused, against DNS rebinding
+    #[arg(
+        long,
+        env = "DEPLOYLENS_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Origins whose web pages may call the API (e.g. https://grafana.example:3000; `*`: any);
+    /// same-origin requests are always allowed
+    #[arg(
+        long,
+        env = "DEPLOYLENS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub allowed_origins: Vec<String>,
+    /// HTTP connections open at once (lowered to what the file descriptor limit allows)
+    #[arg(long, env = "DEPLOYLENS_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers; also the idle keep-alive limit
+    #[arg(long, env = "DEPLOYLENS_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Longest a whole HTTP request may take
+    #[arg(long, env = "DEPLOYLENS_REQUEST_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Most label sets one metric family exports; the least active repositories are left out
+    /// first, and deploylens_metrics_series_dropped counts them
+    #[arg(long, env = "DEPLOYLENS_METRICS_MAX_LABEL_SETS", default_value_t = deploylens_export::DEFAULT_MAX_LABEL_SETS)]
+    pub metrics_max_label_sets: usize,
 }
 
 /// `1h,24h,7d` as (label, seconds) pairs.
@@ -91,19 +122,54 @@ pub fn metrics_windows(list: &[String]) -> anyhow::Result<Vec<(String, i64)>> {
         .collect()
 }
 
-/// Parses `250ms`, `10s`, `5m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a number and a unit, e.g. 500ms or 10s"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("{text:?}: unknown unit {unit:?}; use ms, s, m or h")),
+impl ServeArgs {
+    /// The flags lowered into the server's configuration.
+    fn server_config(&self, token: Option<String>) -> anyhow::Result<ServerConfig> {
+        Ok(ServerConfig {
+            listen: self.listen,
+            sql: SqlLimits {
+                timeout: Some(self.sql_timeout),
+                max_rows: Some(self.sql_max_rows),
+                max_concurrent: self.sql_max_concurrent.max(1),
+                memory_bytes: Some(self.sql_memory_mib.max(1) << 20),
+                max_sql_bytes: self.max_body_bytes,
+                ..SqlLimits::network()
+            },
+            max_body_bytes: self.max_body_bytes,
+            access: Access {
+                token,
+                protect_health_and_metrics: self.protect_metrics,
+                allowed_hosts: self.allowed_hosts.clone(),
+                allowed_origins: self.allowed_origins.clone(),
+            },
+            http: HttpLimits {
+                max_connections: self.max_connections.max(1),
+                header_timeout: self.header_timeout,
+                // A request may always run as long as its query may, and a little more.
+                request_timeout: self
+                    .request_timeout
+                    .max(self.sql_timeout + Duration::from_secs(5)),
+            },
+            metrics: MetricsConfig {
+                refresh: self.metrics_refresh,
+                min_gap: Duration::from_millis(200),
+                render: RenderOptions {
+                    windows: metrics_windows(&self.metrics_windows)?,
+                    max_label_sets: self.metrics_max_label_sets.max(1),
+                },
+            },
+        })
+    }
+
+    fn live_options(&self) -> LiveOptions {
+        LiveOptions {
+            poll: self.poll,
+            poll_interval: self.poll_interval,
+            rescan_interval: self.rescan_interval,
+            compact_small_rows: self.compact_small_rows,
+            compact_max_small: self.compact_max_small,
+            ..LiveOptions::default()
+        }
     }
 }
 
@@ -116,6 +182,7 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.listen
         );
     }
+    let config = args.server_config(token)?;
     let ingestor = Ingestor::open(&g.data_dir, args.source.ingest_options())
         .with_context(|| format!("opening the data directory {}", g.data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -133,85 +200,21 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
 
     let stats = Arc::new(CollectorStats::new());
-    let limits = SqlLimits {
-        timeout: args.sql_timeout,
-        max_rows: args.sql_max_rows,
-        max_concurrent: args.sql_max_concurrent,
-        max_body_bytes: args.max_body_bytes,
-        memory_bytes: args.sql_memory_mib << 20,
-    };
-    let sql_options = EngineOptions {
-        memory_limit: Some(limits.memory_bytes),
-        ..EngineOptions::default()
-    };
     let snapshot = ingestor.store().snapshot().clone();
-    // The two engines share the views of the snapshot: each is computed once, by whichever
-    // needs it first.
-    let engine = Engine::from_snapshot(snapshot, EngineOptions::default()).await?;
-    let sql_engine = engine.sibling(sql_options)?;
-    let access = Access {
-        token,
-        protect_health_and_metrics: args.protect_metrics,
-    };
-    let state = AppState::new(stats.clone(), engine, sql_engine, limits, access)?;
-    // The past-failure index of the starting snapshot (its engines are already built).
-    state.rebuild_index().await;
-    let indexer = tokio::spawn(deploylens_server::index_loop(state.clone()));
-    let windows = metrics_windows(&args.metrics_windows)?;
-    let refresher = tokio::spawn(deploylens_server::refresh_loop(
-        state.clone(),
-        args.metrics_refresh,
-        Duration::from_millis(200),
-        windows,
-    ));
-
-    // Snapshots from the collector thread become engines on the async side.
-    let (snap_tx, mut snap_rx) = mpsc::unbounded_channel::<(StoreSnapshot, bool)>();
-    let publisher = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            while let Some((mut snapshot, mut initial)) = snap_rx.recv().await {
-                while let Ok((newer, newer_initial)) = snap_rx.try_recv() {
-                    snapshot = newer;
-                    initial |= newer_initial;
-                }
-                let engines = Engine::from_snapshot(snapshot, EngineOptions::default())
-                    .await
-                    .and_then(|engine| Ok((engine.sibling(sql_options)?, engine)));
-                match engines {
-                    Ok((sql_engine, engine)) => state.publish(engine, sql_engine).await,
-                    Err(e) => tracing::error!("cannot open the new snapshot: {e}"),
-                }
-                // Ready once what the initial scan committed is what the server answers from,
-                // past failures included.
-                if initial {
-                    state.rebuild_index().await;
-                    state.stats.ready.store(true, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let (server, publisher) = Server::start(config, stats.clone(), snapshot).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let live = LiveOptions {
-        poll: args.poll,
-        poll_interval: args.poll_interval,
-        rescan_interval: args.rescan_interval,
-        compact_small_rows: args.compact_small_rows,
-        compact_max_small: args.compact_max_small,
-        ..LiveOptions::default()
-    };
     let collector_thread = {
         let stop = stop.clone();
-        let stats = stats.clone();
         let roots = args.roots.clone();
         let discovery = args.source.discovery();
+        let live = args.live_options();
         std::thread::Builder::new()
             .name("collector".into())
             .spawn(move || {
                 let mut collector = Collector::new(ingestor, roots, discovery, live, stats);
                 collector.run(&stop, &mut |snapshot, initial| {
-                    let _ = snap_tx.send((snapshot.clone(), initial));
+                    publisher.publish(snapshot.clone(), initial);
                 });
             })?
     };
@@ -223,7 +226,7 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         };
-        deploylens_server::serve(listener, state, shutdown).await
+        server.run(listener, shutdown).await
     });
 
     wait_for_signal().await;
@@ -236,9 +239,6 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the collector thread panicked; restart: the store is consistent");
     }
     let _ = server.await?;
-    publisher.abort();
-    refresher.abort();
-    indexer.abort();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -25,8 +25,6 @@ pub struct CollectorStats {
     pub last_scan_unix: AtomicU64,
     /// Seconds from the newest append seen to its commit, as f64 bits.
     pub lag_seconds_bits: AtomicU64,
-    /// True once the initial scan is committed.
-    pub ready: AtomicBool,
     /// False after a failed commit, until one succeeds.
     pub store_writable: AtomicBool,
     /// True when files are polled instead of watched.
@@ -80,9 +78,5 @@ impl CollectorStats {
 
     pub fn set_lag_seconds(&self, lag: f64) {
         self.lag_seconds_bits.store(lag.to_bits(), Ordering::Relaxed);
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed) && self.store_writable.load(Ordering::Relaxed)
     }
 }

@@ -12,7 +12,9 @@ mod reject;
 pub mod schema;
 mod types;
 
-pub use decode::{DEFAULT_MAX_LINE_BYTES, DecodeOptions, LineOrigin, decode_line};
+pub use decode::{
+    DEFAULT_MAX_LINE_BYTES, DecodeOptions, EARLIEST_TIMESTAMP_US, LineOrigin, MAX_CLOCK_SKEW_US, decode_line,
+};
 pub use event::{Event, IdHasher, IdSet, StoredIds, event_id_hex, format_event_id};
 pub use reject::{Reject, RejectReason, escape_raw};
 pub use types::{DeployedBy, Environment, EventType, ParseEnumError, RepositorySource, Status};

@@ -19,22 +19,68 @@ use deploylens_store::{StoreError, StoreSnapshot};
 
 use crate::canned::{CannedQuery, canned_queries};
 use crate::functions::{error_template_udf, fingerprint_udf};
+use crate::guard::{AdhocResult, SqlLimits, check_statement, collect_bounded};
 use crate::percentile::percentile_cont_udaf;
 use crate::view::MaterializedView;
 use crate::window::Window;
 
+/// Why a query did not answer. Each face (HTTP, MCP, the Postgres protocol, the CLI) maps the
+/// kinds to its own codes; none of them is a crash.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error(transparent)]
-    DataFusion(#[from] DataFusionError),
+    /// The SQL is wrong: a syntax error, an unknown table or column, a type mismatch.
+    #[error("{}", short_datafusion_message(.0))]
+    DataFusion(DataFusionError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no canned query named {0:?}; `deploylens report --list` shows them")]
     UnknownQuery(String),
+    /// Not allowed here: a statement that changes something, a join without equal keys.
     #[error("{0}")]
     Refused(String),
+    #[error(
+        "the query nests expressions {depth} deep; the limit is {limit}: write long chains as IN (...) lists or CASE"
+    )]
+    TooDeep { depth: usize, limit: usize },
+    #[error("the query is {bytes} bytes long; the limit is {limit}")]
+    TooLong { bytes: usize, limit: usize },
+    /// Over a memory limit, or a value or result over its size limit.
+    #[error("Resources exhausted: {0}")]
+    ResourcesExhausted(String),
+    #[error(
+        "the query ran longer than {0:?} and was stopped; narrow it (WHERE timestamp > ...) or add LIMIT"
+    )]
+    Timeout(std::time::Duration),
+    #[error("{0} queries are already running; retry shortly")]
+    Busy(usize),
     #[error("view {name} in queries/views failed: {source}")]
     View { name: String, source: DataFusionError },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(e: DataFusionError) -> Self {
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(m) => QueryError::ResourcesExhausted(m.clone()),
+            _ => QueryError::DataFusion(e),
+        }
+    }
+}
+
+/// DataFusion's message without the repeated context prefixes and without a parser's dump
+/// of the whole statement.
+fn short_datafusion_message(e: &DataFusionError) -> String {
+    let text = e.find_root().to_string();
+    const MAX: usize = 600;
+    if text.len() <= MAX {
+        return text;
+    }
+    let mut cut = MAX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{} ... ({} more bytes)", &text[..cut], text.len() - cut)
 }
 
 /// Limits of a session.
@@ -150,11 +196,7 @@ impl Engine {
 
     /// Runs read-only SQL: statements that change anything (DDL, DML, COPY, SET...) are refused.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        Ok(self.ctx.sql_with_options(sql, options).await?)
+        Ok(self.ctx.sql_with_options(sql, read_only()).await?)
     }
 
     pub async fn sql_collect(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
@@ -219,6 +261,10 @@ fn session(opts: EngineOptions) -> Result<SessionContext, QueryError> {
     ctx.register_udaf(percentile_cont_udaf());
     ctx.register_udf(fingerprint_udf());
     ctx.register_udf(error_template_udf());
+    if let Some(limit) = opts.memory_limit {
+        // What one function call may allocate outside the pool: an eighth of the limit.
+        crate::bounded::bound_functions(&ctx, (limit / 8).max(1 << 20));
+    }
     Ok(ctx)
 }
 
@@ -280,53 +326,44 @@ async fn table(
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
-/// Limits of an ad-hoc query from the network.
-#[derive(Debug, Clone, Copy)]
-pub struct AdhocLimits {
-    /// Rows returned at most; one more is fetched to tell whether the result was cut.
-    pub max_rows: usize,
-}
-
-/// The rows of an ad-hoc query, and whether more rows were left out.
-pub struct AdhocResult {
-    pub schema: datafusion::arrow::datatypes::SchemaRef,
-    pub batches: Vec<RecordBatch>,
-    pub truncated: bool,
-}
-
 impl Engine {
-    /// Plans read-only SQL for an untrusted caller and runs it with a row limit. Plans with a
-    /// cross join or a nested-loop join are refused: their work grows with the product of the
-    /// inputs and DataFusion cannot stop them promptly when a timeout fires.
-    pub async fn adhoc(&self, sql: &str, limits: AdhocLimits) -> Result<AdhocResult, QueryError> {
-        let df = self.sql(sql).await?;
-        let df = df.limit(0, Some(limits.max_rows.saturating_add(1)))?;
-        let plan = df.clone().create_physical_plan().await?;
-        if let Some(name) = find_unbounded_join(plan.as_ref()) {
+    /// Plans and runs SQL from an untrusted caller under `limits` (see [`crate::guard`]).
+    pub async fn guarded(&self, sql: &str, limits: &SqlLimits) -> Result<AdhocResult, QueryError> {
+        if sql.len() > limits.max_sql_bytes {
+            return Err(QueryError::TooLong {
+                bytes: sql.len(),
+                limit: limits.max_sql_bytes,
+            });
+        }
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(sql, &dialect)?;
+        check_statement(&statement, limits.max_depth)?;
+        let plan = state.statement_to_plan(statement).await?;
+        read_only().verify_plan(&plan)?;
+        let mut df = self.ctx.execute_logical_plan(plan).await?;
+        if let Some(max) = limits.max_rows {
+            // One more than the cap, to tell whether the result was cut.
+            df = df.limit(0, Some(max.saturating_add(1)))?;
+        }
+        let plan = df.create_physical_plan().await?;
+        if limits.refuse_unbounded_joins
+            && let Some(name) = find_unbounded_join(plan.as_ref())
+        {
             return Err(QueryError::Refused(format!(
                 "the query needs a {name}, whose cost grows with the product of its inputs; join on equal keys instead, or run it with `deploylens sql` on the machine"
             )));
         }
-        let schema = plan.schema();
-        let batches = datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?;
-        let mut rows = 0usize;
-        let mut kept = Vec::new();
-        let mut truncated = false;
-        for b in batches {
-            if rows + b.num_rows() > limits.max_rows {
-                kept.push(b.slice(0, limits.max_rows - rows));
-                truncated = true;
-                break;
-            }
-            rows += b.num_rows();
-            kept.push(b);
-        }
-        Ok(AdhocResult {
-            schema,
-            batches: kept,
-            truncated,
-        })
+        collect_bounded(plan, self.ctx.task_ctx(), limits).await
     }
+}
+
+/// What every face allows: queries only.
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 fn find_unbounded_join(plan: &dyn datafusion::physical_plan::ExecutionPlan) -> Option<&'static str> {
@@ -338,4 +375,35 @@ fn find_unbounded_join(plan: &dyn datafusion::physical_plan::ExecutionPlan) -> O
     plan.children()
         .into_iter()
         .find_map(|c| find_unbounded_join(c.as_ref()))
+}
+
+/// An engine that follows the store: [`FollowingEngine::get`] opens the newest snapshot when
+/// the store changed since the last call. For faces that run outside `serve` (MCP), so that an
+/// answer never comes from a snapshot that a compaction has since replaced.
+pub struct FollowingEngine {
+    data_dir: std::path::PathBuf,
+    opts: EngineOptions,
+    current: tokio::sync::Mutex<Arc<Engine>>,
+}
+
+impl FollowingEngine {
+    pub async fn open(data_dir: &Path, opts: EngineOptions) -> Result<Self, QueryError> {
+        let engine = Engine::open(data_dir, opts).await?;
+        Ok(FollowingEngine {
+            data_dir: data_dir.to_path_buf(),
+            opts,
+            current: tokio::sync::Mutex::new(Arc::new(engine)),
+        })
+    }
+
+    /// The engine of the newest snapshot, and whether it is new since the last call.
+    pub async fn get(&self) -> Result<(Arc<Engine>, bool), QueryError> {
+        let snapshot = StoreSnapshot::read(&self.data_dir)?;
+        let mut current = self.current.lock().await;
+        if current.snapshot().same_commits(&snapshot) {
+            return Ok((current.clone(), false));
+        }
+        *current = Arc::new(Engine::from_snapshot(snapshot, self.opts).await?);
+        Ok((current.clone(), true))
+    }
 }

@@ -40,7 +40,7 @@ fn micros(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<i64>> {
 
 /// Builds the past-failure index from the store (the `past_failures` query).
 pub async fn load_index(engine: &Engine) -> anyhow::Result<Index> {
-    let all = Window::ending_at(now_us(), 200 * 365 * 86_400);
+    let all = Window::all(now_us());
     let batches = engine.canned_by_name("past_failures", all).await?;
     let mut failures = Vec::new();
     for b in &batches {
@@ -71,7 +71,7 @@ pub async fn load_index(engine: &Engine) -> anyhow::Result<Index> {
 /// Writes one JSON line per fingerprint (the `knowledge` query): template, example errors,
 /// occurrences, repositories, fixes seen, median resolution time. Returns the line count.
 pub async fn export_knowledge(engine: &Engine, out: &mut dyn Write) -> anyhow::Result<usize> {
-    let all = Window::ending_at(now_us(), 200 * 365 * 86_400);
+    let all = Window::all(now_us());
     let batches = engine.canned_by_name("knowledge", all).await?;
     let mut buf = Vec::new();
     {

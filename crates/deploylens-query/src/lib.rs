@@ -5,20 +5,25 @@
 //! `percentile_cont` and the `fingerprint` / `error_template` functions, and runs the canned
 //! queries of `queries/*.sql` with their window parameters. Ad-hoc SQL is read-only.
 
+mod bounded;
 mod canned;
+pub mod encode;
 mod engine;
 mod functions;
+pub mod guard;
 mod knowledge;
 mod percentile;
 mod view;
 mod window;
 
+pub use bounded::bound_functions;
 pub use canned::{CannedQuery, canned_queries, canned_query};
-pub use engine::{AdhocLimits, AdhocResult, Engine, EngineOptions, QueryError, bind_window};
+pub use engine::{Engine, EngineOptions, FollowingEngine, QueryError, bind_window};
+pub use guard::{AdhocResult, SqlLimits, SqlRunner};
 pub use knowledge::{export_knowledge, load_index};
 pub use percentile::{exact_percentile, percentile_cont_udaf};
 pub use view::MaterializedView;
-pub use window::{Window, now_us, parse_timestamp, parse_window};
+pub use window::{ALL_SECONDS, Window, now_us, parse_timestamp, parse_window};
 
 /// Re-exported so that callers format and convert results with the same Arrow.
 pub use datafusion::arrow;

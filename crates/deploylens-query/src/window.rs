@@ -9,7 +9,16 @@ pub struct Window {
     pub end_us: i64,
 }
 
+/// The length of the window `all`: two centuries, every event of any real history (its start
+/// is clamped to the first event's day). No window is longer.
+pub const ALL_SECONDS: i64 = 200 * 365 * 86_400;
+
 impl Window {
+    /// Everything up to `end_us`.
+    pub fn all(end_us: i64) -> Self {
+        Window::ending_at(end_us, ALL_SECONDS)
+    }
+
     /// The window of `length` ending at `end_us`.
     pub fn ending_at(end_us: i64, length_seconds: i64) -> Self {
         Window {
@@ -27,9 +36,7 @@ impl Window {
 pub fn parse_window(text: &str) -> Result<i64, String> {
     let text = text.trim();
     if text == "all" {
-        // Two centuries: every event of any real history (the start is then clamped to the
-        // first event's day).
-        return Ok(200 * 365 * 86_400);
+        return Ok(ALL_SECONDS);
     }
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
@@ -51,22 +58,35 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
     if n <= 0 {
         return Err(format!("window {text:?} must be longer than zero"));
     }
-    Ok(n * unit_seconds)
+    match n.checked_mul(unit_seconds) {
+        Some(seconds) if seconds <= ALL_SECONDS => Ok(seconds),
+        _ => Err(format!(
+            "window {text:?} is longer than 200 years; use `all` for the whole history"
+        )),
+    }
 }
 
-/// Parses `--as-of`: RFC 3339 (`2025-11-15T00:00:00Z`) or a date (`2025-11-15`, midnight UTC).
+/// Parses `--as-of`: RFC 3339 (`2025-11-15T00:00:00Z`) or a date (`2025-11-15`, midnight UTC),
+/// between 1970 and a day past this machine's clock, the range of events' timestamps.
 pub fn parse_timestamp(text: &str) -> Result<i64, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_micros());
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+    let us = if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        t.timestamp_micros()
+    } else if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         && let Some(t) = d.and_hms_opt(0, 0, 0)
     {
-        return Ok(t.and_utc().timestamp_micros());
+        t.and_utc().timestamp_micros()
+    } else {
+        return Err(format!(
+            "{text:?} is not a time: use RFC 3339 (2025-11-15T00:00:00Z) or a date (2025-11-15)"
+        ));
+    };
+    let latest = now_us().saturating_add(deploylens_model::MAX_CLOCK_SKEW_US);
+    if !(deploylens_model::EARLIEST_TIMESTAMP_US..=latest).contains(&us) {
+        return Err(format!(
+            "{text:?} is out of range: a time from 1970-01-01 to one day from now"
+        ));
     }
-    Err(format!(
-        "{text:?} is not a time: use RFC 3339 (2025-11-15T00:00:00Z) or a date (2025-11-15)"
-    ))
+    Ok(us)
 }
 
 /// Now, in UTC microseconds.
@@ -89,5 +109,22 @@ mod tests {
             parse_timestamp("2025-11-15T00:00:00Z")
         );
         assert!(parse_timestamp("yesterday").is_err());
+        assert!(
+            parse_timestamp("2262-04-12")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse_timestamp("1969-12-31")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse_window("99999999999999999w")
+                .unwrap_err()
+                .contains("200 years")
+        );
+        assert!(parse_window("1000000d").unwrap_err().contains("200 years"));
+        assert_eq!(parse_window("73000d"), Ok(73_000 * 86_400));
     }
 }

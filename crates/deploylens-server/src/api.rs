@@ -1,4 +1,5 @@
-//! The JSON API: canned queries by name, for people, scripts and Grafana's JSON datasources.
+//! Health, readiness and the JSON API: canned queries by name (for people, scripts and Grafana's
+//! JSON data sources) and the search of past fixes.
 
 use std::collections::HashMap;
 
@@ -8,13 +9,86 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use deploylens_query::{Window, canned_queries, canned_query, now_us, parse_timestamp, parse_window};
+use deploylens_query::encode::Format;
+use deploylens_query::{
+    AdhocResult, QueryError, Window, canned_queries, canned_query, now_us, parse_timestamp, parse_window,
+};
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// An error as JSON with a 4xx or 5xx status.
 pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// The HTTP status of each kind of query error.
+pub fn status_of(e: &QueryError) -> StatusCode {
+    match e {
+        QueryError::Refused(_) => StatusCode::FORBIDDEN,
+        QueryError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+        QueryError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+        QueryError::ResourcesExhausted(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        QueryError::UnknownQuery(_) => StatusCode::NOT_FOUND,
+        QueryError::DataFusion(_) | QueryError::TooDeep { .. } | QueryError::TooLong { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        QueryError::Store(_) | QueryError::View { .. } | QueryError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+/// The rows of a query in `format`, with `X-Deploylens-Truncated` saying whether the row cap
+/// cut them.
+pub fn rows_response(result: &AdhocResult, format: Format) -> Response {
+    match deploylens_query::encode::to_vec(&result.schema, &result.batches, format) {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, format.content_type()),
+                (
+                    header::HeaderName::from_static("x-deploylens-truncated"),
+                    if result.truncated { "true" } else { "false" },
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the result: {e}"),
+        ),
+    }
+}
+
+/// Alive: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready: every route answers from the initial scan's snapshot, and the last commit succeeded.
+/// Files that cannot be read are named (the server stays ready: the rest of the history is
+/// served).
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.is_ready() {
+        let unreadable = state.stats.unreadable();
+        if unreadable.is_empty() {
+            return (StatusCode::OK, "ready\n").into_response();
+        }
+        let mut text = format!(
+            "ready, degraded: {} file(s) cannot be read and are tried again on every poll:\n",
+            unreadable.len()
+        );
+        for u in unreadable.iter().take(20) {
+            text.push_str(&format!("  {u}\n"));
+        }
+        return (StatusCode::OK, text).into_response();
+    }
+    let why = if !state.initial_scan_done() {
+        "initial scan in progress\n"
+    } else {
+        "the store is not writable: the last commit failed (see the logs)\n"
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
 }
 
 /// `GET /api/queries`: the canned queries and their parameters.
@@ -24,12 +98,15 @@ pub async fn list_queries() -> impl IntoResponse {
         .filter(|q| !q.is_view)
         .map(|q| json!({ "name": q.name, "description": q.description, "params": q.params }))
         .collect();
-    Json(
-        json!({ "queries": list, "window_param": "window=1h|24h|7d|30d|all (default 7d)", "as_of_param": "as_of=RFC 3339 or YYYY-MM-DD (default now)" }),
-    )
+    Json(json!({
+        "queries": list,
+        "window_param": "window=1h|24h|7d|30d|all (default 7d; at most 200 years)",
+        "as_of_param": "as_of=RFC 3339 or YYYY-MM-DD, from 1970 to a day from now (default now)"
+    }))
 }
 
-/// `GET /api/queries/{name}?window=7d&as_of=...`: the rows as a JSON array of objects.
+/// `GET /api/queries/{name}?window=7d&as_of=...`: the rows as a JSON array of objects, under
+/// the same limits as `/api/sql`.
 pub async fn run_query(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -52,35 +129,15 @@ pub async fn run_query(
         },
         None => now_us(),
     };
-    let engine = state.engine().await;
-    let batches = match engine.canned(&query, Window::ending_at(end, seconds)).await {
-        Ok(df) => df.collect().await,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    match batches {
-        Ok(batches) => match to_json(&batches) {
-            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        },
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    let engines = state.engines().await;
+    match state
+        .sql
+        .canned(engines.sql.clone(), query, Window::ending_at(end, seconds))
+        .await
+    {
+        Ok(result) => rows_response(&result, Format::Json),
+        Err(e) => error(status_of(&e), e.to_string()),
     }
-}
-
-/// Rows as a JSON array of objects, nulls explicit.
-pub fn to_json(batches: &[arrow::array::RecordBatch]) -> Result<Vec<u8>, arrow::error::ArrowError> {
-    let mut out = Vec::new();
-    let mut w = arrow::json::WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, arrow::json::writer::JsonArray>(&mut out);
-    for b in batches {
-        w.write(b)?;
-    }
-    w.finish()?;
-    drop(w);
-    if out.is_empty() {
-        out.extend_from_slice(b"[]");
-    }
-    Ok(out)
 }
 
 /// `GET /api/fixes?q=...&limit=5`: past failures like the error in `q`, best first.

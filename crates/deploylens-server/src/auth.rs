@@ -7,8 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::AppState;
 use crate::api::error;
+use crate::state::AppState;
 
 /// Where the token comes from, in order: the file named by `DEPLOYLENS_TOKEN_FILE`, then
 /// `/run/secrets/deploylens_token` (a Docker secret), then `DEPLOYLENS_TOKEN`. No token: open.
@@ -48,20 +48,31 @@ pub fn load_token_from(
     }
 }
 
-/// Compares without stopping at the first difference.
+/// Compares in constant time: the time taken says nothing of where the first difference is.
+/// (Only the length can be learnt, and tokens have a fixed length.)
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
+/// The credentials of an `Authorization: Bearer <token>` header; the scheme is
+/// case-insensitive (RFC 9110).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
 }
 
 /// Requires `Authorization: Bearer <token>` when a token is set, except on the health and
 /// metrics routes unless they are protected too.
 pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(token) = state.access.token.as_deref() else {
+    let access = &state.config.access;
+    let Some(token) = access.token.as_deref() else {
         return next.run(request).await;
     };
     let path = request.uri().path();
-    let open =
-        matches!(path, "/healthz" | "/readyz" | "/metrics") && !state.access.protect_health_and_metrics;
+    // A preflight carries no credentials; the Origin rules answer it.
+    let open = (matches!(path, "/healthz" | "/readyz" | "/metrics") && !access.protect_health_and_metrics)
+        || request.method() == axum::http::Method::OPTIONS;
     if open {
         return next.run(request).await;
     }
@@ -69,8 +80,7 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer);
     match given {
         Some(t) if same(t.as_bytes(), token.as_bytes()) => next.run(request).await,
         Some(_) => error(StatusCode::UNAUTHORIZED, "wrong token"),
@@ -112,5 +122,10 @@ mod tests {
                 .contains("empty")
         );
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("BEARER abc"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearerabc"), None);
     }
 }

@@ -117,6 +117,16 @@ impl StoreSnapshot {
         })
     }
 
+    /// Whether two snapshots list the same commits (and so answer the same).
+    pub fn same_commits(&self, other: &StoreSnapshot) -> bool {
+        self.commits.len() == other.commits.len()
+            && self
+                .commits
+                .iter()
+                .zip(&other.commits)
+                .all(|(a, b)| a.manifest.seq == b.manifest.seq)
+    }
+
     pub fn event_files(&self) -> Vec<PathBuf> {
         self.commits.iter().map(CommitInfo::events_file).collect()
     }

@@ -1,0 +1,252 @@
+//! Writing query results, one behaviour per format for every face (the CLI, HTTP, MCP):
+//!
+//! | format | shape | lists | empty result |
+//! |---|---|---|---|
+//! | `table` | a text table for people | `[a, b]` | the column names |
+//! | `csv` | RFC 4180 with a header row | a JSON array as text, `["a","b"]` | the header row |
+//! | `json` | one JSON array of objects, nulls explicit | JSON arrays | `[]` |
+//! | `ndjson` | one JSON object per line | JSON arrays | nothing |
+//! | `arrow` | an Arrow IPC stream | lists | the schema |
+//!
+//! ```
+//! # use deploylens_query::encode::{Format, write};
+//! # use deploylens_query::arrow::{array::Int64Array, datatypes::*, record_batch::RecordBatch};
+//! # use std::sync::Arc;
+//! let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+//! let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2]))])?;
+//! let mut out = Vec::new();
+//! write(&mut out, &schema, &[batch], Format::Csv)?;
+//! assert_eq!(String::from_utf8(out)?, "n\n1\n2\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io::Write;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+
+/// An output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+    Arrow,
+}
+
+impl Format {
+    /// The media type of the format over HTTP.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Table => "text/plain; charset=utf-8",
+            Format::Csv => "text/csv",
+            Format::Json => "application/json",
+            Format::Ndjson => "application/x-ndjson",
+            Format::Arrow => "application/vnd.apache.arrow.stream",
+        }
+    }
+
+    /// The format an HTTP `Accept` header asks for (JSON unless another is named).
+    pub fn from_accept(accept: &str) -> Format {
+        if accept.contains("text/csv") {
+            Format::Csv
+        } else if accept.contains("application/x-ndjson") || accept.contains("application/jsonl") {
+            Format::Ndjson
+        } else if accept.contains("application/vnd.apache.arrow.stream") {
+            Format::Arrow
+        } else {
+            Format::Json
+        }
+    }
+}
+
+/// Writes `batches` (of `schema`) in `format`.
+pub fn write(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: Format,
+) -> Result<(), ArrowError> {
+    match format {
+        Format::Table => {
+            let table =
+                datafusion::arrow::util::pretty::pretty_format_batches_with_schema(schema.clone(), batches)?;
+            writeln!(out, "{table}")?;
+        }
+        Format::Csv => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
+            let text_schema = lists_as_text_schema(schema);
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                // The header row alone: the columns are known even without rows.
+                w.write(&RecordBatch::new_empty(text_schema.clone()))?;
+            }
+            for b in batches {
+                w.write(&lists_as_text(b, &text_schema)?)?;
+            }
+        }
+        Format::Json => {
+            let mut text = Vec::new();
+            let mut w = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut text);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            drop(w);
+            // Some versions of the writer write nothing at all for no rows.
+            out.write_all(if text.is_empty() { b"[]" } else { &text })?;
+            writeln!(out)?;
+        }
+        Format::Ndjson => {
+            let mut w = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut *out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+        Format::Arrow => {
+            let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut *out, schema)?;
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+    }
+    Ok(())
+}
+
+/// The rows in `format`, as bytes.
+pub fn to_vec(schema: &SchemaRef, batches: &[RecordBatch], format: Format) -> Result<Vec<u8>, ArrowError> {
+    let mut out = Vec::new();
+    write(&mut out, schema, batches, format)?;
+    Ok(out)
+}
+
+/// The rows as JSON values (for faces that embed them in a larger document).
+pub fn to_json_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<serde_json::Value, ArrowError> {
+    let bytes = to_vec(schema, batches, Format::Json)?;
+    serde_json::from_slice(&bytes).map_err(|e| ArrowError::JsonError(e.to_string()))
+}
+
+fn is_list(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::List(_) | DataType::LargeList(_) | DataType::ListView(_) | DataType::FixedSizeList(_, _)
+    )
+}
+
+fn lists_as_text_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if is_list(f.data_type()) {
+                Field::new(f.name(), DataType::Utf8, true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// CSV has no lists: each list becomes its JSON text, `["timeout","disk full"]`.
+fn lists_as_text(batch: &RecordBatch, text_schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    if !batch.schema().fields().iter().any(|f| is_list(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (i, column) in batch.columns().iter().enumerate() {
+        if !is_list(column.data_type()) {
+            columns.push(column.clone());
+            continue;
+        }
+        // Each list through the JSON writer, so that quoting and escapes are JSON's.
+        let field = batch.schema().field(i).clone();
+        let one = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![column.clone()])?;
+        let mut lines = Vec::new();
+        {
+            let mut w = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut lines);
+            w.write(&one)?;
+            w.finish()?;
+        }
+        let mut text = StringBuilder::new();
+        for (row, line) in String::from_utf8_lossy(&lines).lines().enumerate() {
+            if column.is_null(row) {
+                text.append_null();
+                continue;
+            }
+            let value: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| ArrowError::JsonError(e.to_string()))?;
+            let list = value
+                .as_object()
+                .and_then(|o| o.values().next())
+                .cloned()
+                .unwrap_or_default();
+            text.append_value(list.to_string());
+        }
+        columns.push(Arc::new(text.finish()));
+    }
+    RecordBatch::try_new(text_schema.clone(), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, ListBuilder};
+
+    fn batch() -> (SchemaRef, RecordBatch) {
+        let mut lists = ListBuilder::new(StringBuilder::new());
+        lists.values().append_value("a \"quoted\", b");
+        lists.values().append_value("c");
+        lists.append(true);
+        lists.append(true);
+        let lists = lists.finish();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("errors", lists.data_type().clone(), true),
+        ]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(lists)],
+        )
+        .unwrap();
+        (schema, b)
+    }
+
+    #[test]
+    fn lists_in_csv_are_json_text_and_round_trip() {
+        let (schema, b) = batch();
+        let text = String::from_utf8(to_vec(&schema, &[b], Format::Csv).unwrap()).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("n,errors"));
+        let first = lines.next().unwrap();
+        assert!(first.starts_with("1,\""), "{first}");
+        let cell = first.strip_prefix("1,").unwrap();
+        let unquoted = cell.trim_matches('"').replace("\"\"", "\"");
+        let parsed: Vec<String> = serde_json::from_str(&unquoted).unwrap();
+        assert_eq!(parsed, vec!["a \"quoted\", b", "c"]);
+        assert_eq!(lines.next(), Some("2,[]"));
+    }
+
+    #[test]
+    fn empty_results_keep_their_columns() {
+        let (schema, _) = batch();
+        let csv = String::from_utf8(to_vec(&schema, &[], Format::Csv).unwrap()).unwrap();
+        assert_eq!(csv, "n,errors\n");
+        let json = String::from_utf8(to_vec(&schema, &[], Format::Json).unwrap()).unwrap();
+        assert_eq!(json.trim(), "[]");
+        let table = String::from_utf8(to_vec(&schema, &[], Format::Table).unwrap()).unwrap();
+        assert!(table.contains("| n | errors |"), "{table}");
+    }
+}

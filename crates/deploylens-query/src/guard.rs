@@ -1,0 +1,315 @@
+//! SQL from people and programs, contained: one guarded path for every SQL face (the HTTP API,
+//! MCP, the Postgres protocol and `deploylens sql`).
+//!
+//! A query goes through [`SqlRunner::run`]:
+//!
+//! 1. its text is at most [`SqlLimits::max_sql_bytes`] long and holds one statement, a query
+//!    (`SELECT`, `WITH`, `VALUES`, `EXPLAIN` of a query): DDL, DML, `COPY`, `SET` and the rest
+//!    are refused before planning;
+//! 2. its expressions nest at most [`SqlLimits::max_depth`] deep, so planning cannot exhaust a
+//!    thread's stack (`1+1+...+1` of 2,000 terms once aborted the process);
+//! 3. it runs on a runtime of its own whose threads have large stacks, holding one of
+//!    [`SqlLimits::max_concurrent`] slots until its work has stopped, under a timeout, and is
+//!    cancelled as soon as its caller goes away (the future returned by `run` is dropped);
+//! 4. its engine has a memory limit for operators and bounded scalar functions
+//!    ([`crate::bound_functions`]); cross joins and nested-loop joins are refused (DataFusion
+//!    cannot stop them promptly); the rows returned are capped, and so are their bytes.
+//!
+//! Errors are typed ([`QueryError`]) so that each face maps them to its own status codes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Query, Statement as SqlStatement, Visit, Visitor};
+
+use crate::canned::CannedQuery;
+use crate::engine::{Engine, QueryError};
+use crate::window::Window;
+
+/// The limits of one SQL face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlLimits {
+    /// Longest a query may run; `None`: no limit.
+    pub timeout: Option<Duration>,
+    /// Most rows returned; `None`: all.
+    pub max_rows: Option<usize>,
+    /// Queries running at once; more are refused with [`QueryError::Busy`].
+    pub max_concurrent: usize,
+    /// Memory for query execution and for the rows returned; `None`: no limit.
+    pub memory_bytes: Option<usize>,
+    /// Longest SQL text.
+    pub max_sql_bytes: usize,
+    /// Deepest nesting of expressions and subqueries.
+    pub max_depth: usize,
+    /// Refuse plans with a cross join or a nested-loop join.
+    pub refuse_unbounded_joins: bool,
+}
+
+/// Expressions nested deeper than this are refused (by every face).
+pub const MAX_EXPR_DEPTH: usize = 1_000;
+
+impl SqlLimits {
+    /// For clients on the network: HTTP, MCP, the Postgres protocol.
+    pub const fn network() -> Self {
+        SqlLimits {
+            timeout: Some(Duration::from_secs(10)),
+            max_rows: Some(10_000),
+            max_concurrent: 4,
+            memory_bytes: Some(512 << 20),
+            max_sql_bytes: 64 << 10,
+            max_depth: MAX_EXPR_DEPTH,
+            refuse_unbounded_joins: true,
+        }
+    }
+
+    /// For `deploylens sql` on one's own machine: no timeout, no row or memory limit, but the
+    /// same shape checks, so that no input can crash the process.
+    pub const fn local() -> Self {
+        SqlLimits {
+            timeout: None,
+            max_rows: None,
+            max_concurrent: 1,
+            memory_bytes: None,
+            max_sql_bytes: 16 << 20,
+            max_depth: MAX_EXPR_DEPTH,
+            refuse_unbounded_joins: false,
+        }
+    }
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        SqlLimits::network()
+    }
+}
+
+/// The rows of a query, and whether more rows were left out.
+#[derive(Debug, Clone)]
+pub struct AdhocResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub truncated: bool,
+}
+
+/// Stack of each SQL thread: planning and evaluating an expression tree recurse over it.
+const SQL_THREAD_STACK: usize = 256 << 20;
+
+/// Runs queries under [`SqlLimits`] on a runtime of its own.
+#[derive(Clone)]
+pub struct SqlRunner {
+    runtime: tokio::runtime::Handle,
+    slots: Arc<tokio::sync::Semaphore>,
+    limits: SqlLimits,
+}
+
+impl SqlRunner {
+    /// A runner with its own two-thread runtime, alive for the rest of the process.
+    pub fn new(limits: SqlLimits) -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("deploylens-sql")
+            .thread_stack_size(SQL_THREAD_STACK)
+            .enable_all()
+            .build()?;
+        let runtime = rt.handle().clone();
+        // Dropping a runtime inside async code panics; this one lives until exit.
+        std::mem::forget(rt);
+        Ok(SqlRunner {
+            runtime,
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent.max(1))),
+            limits,
+        })
+    }
+
+    pub fn limits(&self) -> SqlLimits {
+        self.limits
+    }
+
+    /// Runs ad-hoc SQL over `engine`. Dropping the returned future cancels the query.
+    pub async fn run(&self, engine: Arc<Engine>, sql: String) -> Result<AdhocResult, QueryError> {
+        let limits = self.limits;
+        self.spawn(async move { engine.guarded(&sql, &limits).await })
+            .await
+    }
+
+    /// Runs a canned query over a window under the same limits.
+    pub async fn canned(
+        &self,
+        engine: Arc<Engine>,
+        query: CannedQuery,
+        window: Window,
+    ) -> Result<AdhocResult, QueryError> {
+        let limits = self.limits;
+        self.spawn(async move {
+            let window = engine.clamp_to_history(window).await?;
+            let sql = crate::engine::bind_window(query.sql, window);
+            engine.guarded(&sql, &limits).await
+        })
+        .await
+    }
+
+    async fn spawn(
+        &self,
+        work: impl std::future::Future<Output = Result<AdhocResult, QueryError>> + Send + 'static,
+    ) -> Result<AdhocResult, QueryError> {
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| QueryError::Busy(self.limits.max_concurrent))?;
+        // The slot is given back when the work has stopped, not when its caller gave up.
+        let task = AbortOnDrop(self.runtime.spawn(async move {
+            let _permit = permit;
+            work.await
+        }));
+        let joined = match self.limits.timeout {
+            Some(limit) => match tokio::time::timeout(limit, task).await {
+                Ok(joined) => joined,
+                Err(_) => return Err(QueryError::Timeout(limit)),
+            },
+            None => task.await,
+        };
+        joined.map_err(|e| QueryError::Internal(format!("the query task failed: {e}")))?
+    }
+}
+
+/// Aborts its task when dropped: a caller that goes away (a closed connection, a timeout)
+/// stops the work it started.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// Checks that a statement is one read-only query, not nested too deep.
+pub fn check_statement(statement: &DfStatement, max_depth: usize) -> Result<(), QueryError> {
+    match statement {
+        DfStatement::Statement(s) => {
+            let query = match s.as_ref() {
+                SqlStatement::Query(_) => s.as_ref(),
+                SqlStatement::Explain { statement, .. } if matches!(**statement, SqlStatement::Query(_)) => {
+                    s.as_ref()
+                }
+                other => return Err(refused_statement(other)),
+            };
+            let depth = depth_of(query);
+            if depth > max_depth {
+                return Err(QueryError::TooDeep {
+                    depth,
+                    limit: max_depth,
+                });
+            }
+            Ok(())
+        }
+        DfStatement::Explain(e) => check_statement(&e.statement, max_depth),
+        DfStatement::CreateExternalTable(_) => Err(QueryError::Refused(
+            "CREATE EXTERNAL TABLE is not allowed: the SQL here is read-only".into(),
+        )),
+        DfStatement::CopyTo(_) => Err(QueryError::Refused(
+            "COPY is not allowed: the SQL here is read-only; use --format csv/json to export".into(),
+        )),
+        DfStatement::Reset(_) => Err(QueryError::Refused(
+            "RESET is not allowed: the session settings are fixed".into(),
+        )),
+    }
+}
+
+fn refused_statement(s: &SqlStatement) -> QueryError {
+    let text = s.to_string();
+    let keyword: String = text
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase();
+    QueryError::Refused(format!(
+        "{keyword} is not allowed: the SQL here is read-only (SELECT, WITH, VALUES or EXPLAIN of a query)"
+    ))
+}
+
+/// How deep expressions and queries nest in a statement.
+fn depth_of(statement: &SqlStatement) -> usize {
+    #[derive(Default)]
+    struct Depth {
+        now: usize,
+        max: usize,
+    }
+    impl Visitor for Depth {
+        type Break = ();
+        fn pre_visit_expr(&mut self, _: &SqlExpr) -> std::ops::ControlFlow<()> {
+            self.now += 1;
+            self.max = self.max.max(self.now);
+            std::ops::ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, _: &SqlExpr) -> std::ops::ControlFlow<()> {
+            self.now -= 1;
+            std::ops::ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, _: &Query) -> std::ops::ControlFlow<()> {
+            self.now += 1;
+            self.max = self.max.max(self.now);
+            std::ops::ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> std::ops::ControlFlow<()> {
+            self.now -= 1;
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut d = Depth::default();
+    let _ = statement.visit(&mut d);
+    d.max
+}
+
+/// Runs `plan` and keeps at most `limits.max_rows` rows and `limits.memory_bytes` bytes.
+pub(crate) async fn collect_bounded(
+    plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    task: Arc<datafusion::execution::TaskContext>,
+    limits: &SqlLimits,
+) -> Result<AdhocResult, QueryError> {
+    use futures::StreamExt;
+    let schema = plan.schema();
+    let mut stream = datafusion::physical_plan::execute_stream(plan, task)?;
+    let mut rows = 0usize;
+    let mut bytes = 0usize;
+    let mut kept = Vec::new();
+    let mut truncated = false;
+    let max_rows = limits.max_rows.unwrap_or(usize::MAX);
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if rows + batch.num_rows() > max_rows {
+            kept.push(batch.slice(0, max_rows - rows));
+            truncated = true;
+            break;
+        }
+        rows += batch.num_rows();
+        bytes += batch.get_array_memory_size();
+        if let Some(limit) = limits.memory_bytes
+            && bytes > limit
+        {
+            return Err(QueryError::ResourcesExhausted(format!(
+                "the result is over {limit} bytes; select fewer columns or rows (LIMIT, WHERE)"
+            )));
+        }
+        kept.push(batch);
+    }
+    Ok(AdhocResult {
+        schema,
+        batches: kept,
+        truncated,
+    })
+}
