@@ -142,7 +142,11 @@ impl SqlRunner {
         query: CannedQuery,
         window: Window,
     ) -> Result<AdhocResult, QueryError> {
-        let limits = self.limits;
+        // The canned SQL is ours: its joins are bounded by the window, not refused.
+        let limits = SqlLimits {
+            refuse_unbounded_joins: false,
+            ..self.limits
+        };
         self.spawn(async move {
             let window = engine.clamp_to_history(window).await?;
             let sql = crate::engine::bind_window(query.sql, window);

@@ -110,22 +110,30 @@ async fn commit_loop(state: AppState) {
 
 async fn window_loop(state: AppState) {
     let every = state.config.metrics.refresh;
+    // The first render is the one readiness waits for (`render_now`).
+    while !state.initial_scan_done() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut rendered_at = Instant::now();
+    let mut took = Duration::ZERO;
+    let mut generation = state.generation.load(Relaxed);
     loop {
-        let started = Instant::now();
-        let generation = state.generation.load(Relaxed);
-        render_window_part(&state).await;
         // After a new snapshot the windowed metrics follow within a few seconds, not a full
         // period; on a history so large that a refresh takes long, the gap grows with it, so
         // that refreshing uses at most about a quarter of a core.
-        let after_change = WINDOW_AFTER_CHANGE.max(started.elapsed() * 3).min(every);
+        let after_change = WINDOW_AFTER_CHANGE.max(took * 3).min(every);
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let since = started.elapsed();
+            let since = rendered_at.elapsed();
             let behind = state.generation.load(Relaxed) != generation;
             if since >= every || (behind && since >= after_change) {
                 break;
             }
         }
+        rendered_at = Instant::now();
+        generation = state.generation.load(Relaxed);
+        render_window_part(&state).await;
+        took = rendered_at.elapsed();
     }
 }
 
