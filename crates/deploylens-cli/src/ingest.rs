@@ -70,10 +70,14 @@ impl SourceArgs {
 pub async fn run(g: &Global, args: IngestArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     deploylens_collector::discover::check_patterns(&args.source.discovery()).map_err(anyhow::Error::msg)?;
-    let found = discover(&args.roots, &args.source.discovery());
+    let mut found = discover(&args.roots, &args.source.discovery());
     for e in &found.errors {
         eprintln!("warning: {e}");
     }
+    let mut ingestor = Ingestor::open(&g.data_dir, args.source.ingest_options())
+        .with_context(|| format!("opening the data directory {}", g.data_dir.display()))?;
+    // A file rotated away and not recreated still has generations to finish.
+    deploylens_collector::discover::add_known(&mut found, &args.roots, ingestor.known_sources());
     if found.files.is_empty() {
         eprintln!(
             "warning: no deployment.jsonl found under {}; expected <repo>/.chora/memory/events/deployment.jsonl (add --pattern GLOB for other layouts)",
@@ -84,8 +88,6 @@ pub async fn run(g: &Global, args: IngestArgs) -> anyhow::Result<ExitCode> {
                 .join(", ")
         );
     }
-    let mut ingestor = Ingestor::open(&g.data_dir, args.source.ingest_options())
-        .with_context(|| format!("opening the data directory {}", g.data_dir.display()))?;
     let total: u64 = found
         .files
         .iter()

@@ -144,6 +144,25 @@ fn rotated_twice_while_stopped_every_generation_is_read() {
 }
 
 #[test]
+fn a_file_rotated_away_and_not_recreated_is_finished_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("eco");
+    let data = dir.path().join("data");
+    let file = events_file(&root, "r");
+    fs::write(&file, lines("r", 0..10)).unwrap();
+    run(&data, &["ingest", root.to_str().unwrap()]);
+    append(&file, &lines("r", 10..14));
+    // Rotated twice while stopped, and nothing at the path afterwards.
+    fs::rename(&file, file.with_extension("jsonl.2")).unwrap();
+    let report = ingest_json(&data, &[&root]);
+    assert_eq!(report["events"], 4, "{report}");
+    fs::write(file.with_extension("jsonl.1"), lines("r", 14..16)).unwrap();
+    let report = ingest_json(&data, &[&root]);
+    assert_eq!(report["events"], 2, "{report}");
+    assert_eq!(counts(&data), (16, 16));
+}
+
+#[test]
 fn copytruncate_into_a_gzip_copy_while_stopped_reads_the_copy_from_its_offset() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("eco");

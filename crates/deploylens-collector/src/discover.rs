@@ -109,6 +109,33 @@ pub fn discover(roots: &[PathBuf], opts: &DiscoveryOptions) -> Discovery {
     found
 }
 
+/// Adds the source paths that the store read before and that the walk did not find because
+/// their file was rotated away and not recreated: their rotated generations may still hold
+/// unread lines. Only paths under one of the roots, whose folder still exists, are added.
+pub fn add_known(found: &mut Discovery, roots: &[PathBuf], known: impl IntoIterator<Item = PathBuf>) {
+    let roots: Vec<PathBuf> = roots
+        .iter()
+        .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+        .collect();
+    let present: std::collections::HashSet<PathBuf> = found.files.iter().map(|f| f.path.clone()).collect();
+    for path in known {
+        if present.contains(&path) || path.exists() || !path.parent().is_some_and(Path::is_dir) {
+            continue;
+        }
+        let Some(root) = roots.iter().find(|r| path.starts_with(r)) else {
+            continue;
+        };
+        let relative = path.strip_prefix(root).unwrap_or(&path);
+        let repository = if relative.as_os_str().is_empty() {
+            infer_repository(&path, Path::new(""))
+        } else {
+            infer_repository(root, relative)
+        };
+        found.files.push(SourceFile { path, repository });
+    }
+    found.files.sort();
+}
+
 /// One file is one file: when links make it reachable by several paths, keep one, the path
 /// without links if there is one (else the first in order), so that its lines are read once
 /// and its legacy records get one repository.

@@ -92,6 +92,9 @@ pub struct Collector {
     hint_tx: mpsc::Sender<notify::Result<notify::Event>>,
     /// Source paths that could not be read on the last pass, and why: retried on a timer.
     unreadable: BTreeMap<PathBuf, String>,
+    /// Source paths with a rotated file still being written beside them: looked at again on
+    /// the polling period.
+    revisit: HashSet<PathBuf>,
 }
 
 impl Collector {
@@ -117,6 +120,7 @@ impl Collector {
             hints,
             hint_tx,
             unreadable: BTreeMap::new(),
+            revisit: HashSet::new(),
         }
     }
 
@@ -126,7 +130,8 @@ impl Collector {
 
     /// Walks the roots; new files are added (and watched). Returns how many were new.
     pub fn rediscover(&mut self) -> usize {
-        let found = discover(&self.roots, &self.discovery);
+        let mut found = discover(&self.roots, &self.discovery);
+        crate::discover::add_known(&mut found, &self.roots, self.ingestor.known_sources());
         for e in &found.errors {
             tracing::warn!("{e}");
         }
@@ -196,7 +201,7 @@ impl Collector {
                 continue;
             }
             let now = seen(path);
-            let retry = self.unreadable.contains_key(path);
+            let retry = self.unreadable.contains_key(path) || self.revisit.contains(path);
             if !retry && now.is_some() && now == self.seen.get(path).copied() {
                 continue;
             }
@@ -220,9 +225,15 @@ impl Collector {
                     .iter()
                     .map(|u| (u.source.clone(), u.to_string()))
                     .collect();
+                for p in &report.revisit {
+                    self.revisit.insert(p.clone());
+                }
                 for (path, s) in observed {
+                    if !report.revisit.contains(&path) {
+                        self.revisit.remove(&path);
+                    }
                     // A file that could not be read is not "seen": every pass tries it again.
-                    if failed.contains_key(&path) {
+                    if failed.contains_key(&path) || report.revisit.contains(&path) {
                         self.seen.remove(&path);
                         continue;
                     }
@@ -339,10 +350,14 @@ impl Collector {
                 self.pass_and_publish(None, on_commit);
             } else if !hinted.is_empty() {
                 self.pass_and_publish(Some(&hinted), on_commit);
-            } else if !self.unreadable.is_empty() && last_poll.elapsed() >= self.opts.poll_interval {
-                // Unreadable files are tried again on the polling period, watched or not.
+            } else if (!self.unreadable.is_empty() || !self.revisit.is_empty())
+                && last_poll.elapsed() >= self.opts.poll_interval
+            {
+                // Unreadable files, and paths with a rotated file still being written beside
+                // them, are tried again on the polling period, watched or not.
                 last_poll = Instant::now();
-                let retry: HashSet<PathBuf> = self.unreadable.keys().cloned().collect();
+                let mut retry: HashSet<PathBuf> = self.unreadable.keys().cloned().collect();
+                retry.extend(self.revisit.iter().cloned());
                 self.pass_and_publish(Some(&retry), on_commit);
             }
         }

@@ -69,8 +69,9 @@ pub struct Plan {
     /// updates its slot; a slot still `None` after the pass (its file could not be opened) is
     /// left out of the checkpoint.
     pub generations: Vec<Option<Generation>>,
-    /// True when the path's known generations were all compared with what is on disk.
-    pub relisted: bool,
+    /// A file beside the path was left for a later pass (it is being written): the path's
+    /// newest generation is marked so that the next pass looks again.
+    pub deferred: bool,
 }
 
 impl Plan {
@@ -79,13 +80,19 @@ impl Plan {
         Plan {
             tasks: vec![],
             generations: cp.generations.iter().cloned().map(Some).collect(),
-            relisted: false,
+            deferred: false,
         }
     }
 
-    /// The generations to checkpoint, oldest first, at most [`MAX_GENERATIONS`].
+    /// The generations to checkpoint, oldest first, at most [`MAX_GENERATIONS`]. After a
+    /// deferral the newest is marked unfinished, so that the next pass lists the folder again.
     pub fn settled(&self) -> Vec<Generation> {
-        let all: Vec<Generation> = self.generations.iter().flatten().cloned().collect();
+        let mut all: Vec<Generation> = self.generations.iter().flatten().cloned().collect();
+        if self.deferred
+            && let Some(last) = all.last_mut()
+        {
+            last.unfinished = true;
+        }
         let skip = all.len().saturating_sub(MAX_GENERATIONS);
         all.into_iter().skip(skip).collect()
     }
@@ -137,6 +144,13 @@ struct Candidate {
     ino: u64,
     mtime: SystemTime,
     at_path: bool,
+}
+
+impl Candidate {
+    /// Written to within [`ROTATED_QUIET`]: a copy or a compression may be under way.
+    fn young(&self) -> bool {
+        self.mtime.elapsed().map_or(true, |age| age < ROTATED_QUIET)
+    }
 }
 
 fn candidates(path: &Path) -> (Vec<Candidate>, bool) {
@@ -207,79 +221,121 @@ fn plain_matches(file: &File, size: u64, g: &Generation) -> Option<Match> {
     })
 }
 
-/// Streams a gzip file once and checks it against each generation; returns the index of the
-/// first one whose bytes it holds.
-fn gzip_matches(path: &Path, known: &[Generation]) -> Option<(usize, Match)> {
+/// What a candidate is, compared with the known generations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Identified {
+    /// Known generation `i`, possibly with bytes past its offset.
+    Known(usize, Match),
+    /// Its bytes are a beginning of known generation `i`: all of them are stored already (a
+    /// copy being made, or an old short copy).
+    PrefixOf(usize),
+    /// Bytes no known generation holds.
+    Unknown,
+    /// It cannot be read whole (a compressed file being written, or damaged).
+    Damaged,
+}
+
+/// Whether the first `head_len` bytes of `g` are those hashed in `head` (which must hold at
+/// least that many).
+fn head_matches(head: &[u8], g: &Generation) -> bool {
+    g.head_len == 0
+        || (head.len() as u64 >= g.head_len && tail_hash(&head[..g.head_len as usize]) == g.head_hash)
+}
+
+/// Streams a gzip file once and checks it against each generation.
+fn gzip_identify(path: &Path, known: &[Generation]) -> Identified {
     let wanted: Vec<usize> = (0..known.len()).filter(|i| known[*i].offset > 0).collect();
-    let until = wanted.iter().map(|i| known[*i].offset).max()?;
-    let file = File::open(path).ok()?;
+    let Some(until) = wanted.iter().map(|i| known[*i].offset).max() else {
+        return gzip_complete(path);
+    };
+    let Ok(file) = File::open(path) else {
+        return Identified::Damaged;
+    };
     let mut gz = flate2::read::MultiGzDecoder::new(BufReader::new(file));
     let mut head: Vec<u8> = Vec::with_capacity(HASHED);
     let mut window = Tail::default();
     let mut pos = 0u64;
     let mut ok: Vec<bool> = vec![true; known.len()];
     let mut buf = vec![0u8; 64 * 1024];
-    // Checks at each position where some generation has its offset.
-    let check = |pos: u64, window: &Tail, head: &[u8], ok: &mut Vec<bool>| {
-        for &i in &wanted {
-            let g = &known[i];
-            if g.offset == pos {
-                let (h, l) = window.hash();
-                let head_ok = g.head_len == 0
-                    || (head.len() as u64 >= g.head_len
-                        && tail_hash(&head[..g.head_len as usize]) == g.head_hash);
-                ok[i] = ok[i] && l == g.tail_len && h == g.tail_hash && head_ok;
-            }
-        }
-    };
     loop {
-        // Never read past the next checkpoint offset in one step, so the window is exact there.
+        // Never read past the next offset of a generation in one step, so the window is exact
+        // there.
         let next = wanted
             .iter()
             .map(|i| known[*i].offset)
             .filter(|o| *o > pos)
             .min()
             .unwrap_or(until + 1);
-        let step = ((next - pos) as usize).min(buf.len());
-        let n = match gz.read(&mut buf[..step.max(1)]) {
+        let step = ((next - pos) as usize).clamp(1, buf.len());
+        let n = match gz.read(&mut buf[..step]) {
             Ok(n) => n,
-            Err(_) => return None,
+            Err(_) => return Identified::Damaged,
         };
         if n == 0 {
             break;
         }
-        let bytes = &buf[..n];
         if head.len() < HASHED {
             let take = (HASHED - head.len()).min(n);
-            head.extend_from_slice(&bytes[..take]);
+            head.extend_from_slice(&buf[..take]);
         }
-        window.push(bytes);
+        window.push(&buf[..n]);
         pos += n as u64;
-        check(pos, &window, &head, &mut ok);
+        for &i in &wanted {
+            let g = &known[i];
+            if g.offset == pos {
+                ok[i] = ok[i] && window.hash() == (g.tail_hash, g.tail_len) && head_matches(&head, g);
+            }
+        }
         if pos > until {
             break;
         }
     }
-    wanted
-        .into_iter()
-        .find(|i| ok[*i] && pos >= known[*i].offset)
-        .map(|i| {
-            (
-                i,
-                Match {
-                    more: pos > known[i].offset,
-                },
-            )
-        })
+    if let Some(i) = wanted.iter().copied().find(|i| ok[*i] && pos >= known[*i].offset) {
+        return Identified::Known(
+            i,
+            Match {
+                more: pos > known[i].offset,
+            },
+        );
+    }
+    // It ended before an offset: a beginning of that generation?
+    if let Some(i) = wanted
+        .iter()
+        .copied()
+        .find(|i| pos < known[*i].offset && known[*i].head_len > 0 && head_matches(&head, &known[*i]))
+    {
+        return match gzip_complete(path) {
+            Identified::Damaged => Identified::Damaged,
+            _ => Identified::PrefixOf(i),
+        };
+    }
+    gzip_complete(path)
+}
+
+/// A gzip file that decompresses to its end is `Unknown` (new bytes); one that does not is
+/// `Damaged`.
+fn gzip_complete(path: &Path) -> Identified {
+    let Ok(file) = File::open(path) else {
+        return Identified::Damaged;
+    };
+    let mut gz = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+    match io::copy(&mut gz, &mut io::sink()) {
+        Ok(_) => Identified::Unknown,
+        Err(_) => Identified::Damaged,
+    }
 }
 
 /// The known generation a candidate is, if any.
-fn identify(c: &Candidate, known: &[Generation]) -> Option<(usize, Match)> {
+fn identify(c: &Candidate, known: &[Generation]) -> Identified {
     if c.gzip {
-        return gzip_matches(&c.path, known);
+        return gzip_identify(&c.path, known);
     }
-    let file = File::open(&c.path).ok()?;
-    let size = file.metadata().ok()?.len();
+    let Ok(file) = File::open(&c.path) else {
+        return Identified::Damaged;
+    };
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
+        return Identified::Damaged;
+    };
     // The same inode first (a rename keeps it), then a copy by content.
     let same_inode = known
         .iter()
@@ -287,13 +343,26 @@ fn identify(c: &Candidate, known: &[Generation]) -> Option<(usize, Match)> {
     if let Some(i) = same_inode
         && let Some(m) = plain_matches(&file, size, &known[i])
     {
-        return Some((i, m));
+        return Identified::Known(i, m);
     }
-    known
+    if let Some((i, m)) = known
         .iter()
         .enumerate()
         .filter(|(i, g)| Some(*i) != same_inode && g.offset > 0)
         .find_map(|(i, g)| plain_matches(&file, size, g).map(|m| (i, m)))
+    {
+        return Identified::Known(i, m);
+    }
+    // Shorter than a generation and starting with its bytes: a copy of it, part-way.
+    let mut head = vec![0u8; size.min(TAIL_HASH_BYTES) as usize];
+    if file.read_exact_at(&mut head, 0).is_ok()
+        && let Some(i) = known
+            .iter()
+            .position(|g| g.head_len > 0 && size < g.offset && head_matches(&head, g))
+    {
+        return Identified::PrefixOf(i);
+    }
+    Identified::Unknown
 }
 
 /// The first bytes of a candidate (decompressed for gzip), to tell copies apart.
@@ -325,10 +394,11 @@ pub fn plan(path: &Path, checkpoint: Option<&SourceCheckpoint>) -> Plan {
     let mut matched = vec![false; known.len()];
     let mut waiting = vec![false; known.len()];
     let mut unmatched = Vec::new();
+    let mut deferred = false;
     for c in found {
         match identify(&c, known) {
-            Some((i, _)) if matched[i] => {} // a second copy of a generation already found
-            Some((i, m)) => {
+            Identified::Known(i, _) if matched[i] => {} // a second copy of a generation already found
+            Identified::Known(i, m) => {
                 matched[i] = true;
                 waiting[i] = m.more;
                 if m.more {
@@ -350,7 +420,16 @@ pub fn plan(path: &Path, checkpoint: Option<&SourceCheckpoint>) -> Plan {
                     ));
                 }
             }
-            None => unmatched.push(c),
+            // Stored already; while it is being written (a copy under way) it may grow past
+            // what is stored, so it is looked at again.
+            Identified::PrefixOf(i) => {
+                // Kept: the copy may grow past what is stored, and is then known by it.
+                matched[i] = true;
+                deferred |= c.young();
+            }
+            // Half a compressed file (gzip still writing it) is looked at again once whole.
+            Identified::Damaged if c.young() && !c.at_path => deferred = true,
+            Identified::Unknown | Identified::Damaged => unmatched.push(c),
         }
     }
     // Known generations keep their order; those no longer on disk are forgotten, unless a file
@@ -414,7 +493,7 @@ pub fn plan(path: &Path, checkpoint: Option<&SourceCheckpoint>) -> Plan {
     Plan {
         tasks: ordered.into_iter().map(|(_, t)| t).collect(),
         generations: slots,
-        relisted: true,
+        deferred,
     }
 }
 
@@ -422,8 +501,7 @@ pub fn plan(path: &Path, checkpoint: Option<&SourceCheckpoint>) -> Plan {
 /// waits for anything. Only the path is looked at.
 fn plan_fast(path: &Path, cp: &SourceCheckpoint) -> Option<Plan> {
     let newest = cp.newest()?;
-    let (_, older) = cp.generations.split_last()?;
-    if newest.gzip || older.iter().any(|g| g.unfinished) {
+    if newest.gzip || cp.generations.iter().any(|g| g.unfinished) {
         return None;
     }
     let file = File::open(path).ok()?;
@@ -1005,5 +1083,37 @@ mod tests {
         let got: Vec<&str> = c.lines.iter().map(|l| l.0.as_str()).collect();
         assert_eq!(got, vec!["{\"c\":3}", "{\"d\":4}"]);
         assert_eq!(c.lines[0].1, 3, "line numbers continue in the copy");
+    }
+
+    #[test]
+    fn half_a_copy_or_half_a_gzip_is_never_read_as_a_generation_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("deployment.jsonl");
+        let body: String = (0..400)
+            .map(|n| format!("{{\"n\":{n},\"pad\":\"{}\"}}\n", "x".repeat(40)))
+            .collect();
+        fs::write(&p, &body).unwrap();
+        let mut c = Collect::default();
+        let end = read_lines(&task(&p, 0, 0), 1 << 20, &mut c).unwrap();
+        let cp = SourceCheckpoint {
+            path: p.to_string_lossy().into_owned(),
+            generations: vec![end.progress.generation],
+        };
+        // copytruncate under way: the copy holds the first 10,000 bytes so far.
+        fs::write(dir.path().join("deployment.jsonl.1"), &body.as_bytes()[..10_000]).unwrap();
+        fs::write(&p, "").unwrap();
+        let first = plan(&p, Some(&cp));
+        assert!(first.tasks.iter().all(|t| !t.rotated), "{first:?}");
+        assert!(first.deferred, "a young partial copy is looked at again");
+        assert!(first.settled().last().is_some_and(|g| g.unfinished));
+        // A gzip file cut short (still being written) is not read either.
+        fs::remove_file(dir.path().join("deployment.jsonl.1")).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(body.as_bytes()).unwrap();
+        let gz = enc.finish().unwrap();
+        fs::write(dir.path().join("deployment.jsonl.1.gz"), &gz[..gz.len() / 2]).unwrap();
+        let second = plan(&p, Some(&cp));
+        assert!(second.tasks.iter().all(|t| !t.gzip), "{second:?}");
+        assert!(second.deferred);
     }
 }

@@ -97,6 +97,11 @@ impl Committer {
         self.store.as_mut()
     }
 
+    /// Every path with a committed read state.
+    pub(crate) fn known_paths(&self) -> impl Iterator<Item = &str> {
+        self.checkpoints.keys().map(String::as_str)
+    }
+
     /// The committed read state of a path.
     pub(crate) fn checkpoint(&self, path: &str) -> Option<&SourceCheckpoint> {
         self.checkpoints.get(path)

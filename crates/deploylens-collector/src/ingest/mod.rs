@@ -88,6 +88,9 @@ pub struct IngestReport {
     pub unreadable: Vec<Unreadable>,
     /// Rotated generations read (a `.1`, a `.2.gz`, ...), for the logs.
     pub rotated_reads: u64,
+    /// Source paths to look at again soon, although they did not change: a rotated file
+    /// beside them was still being written, or a read of one was cut short.
+    pub revisit: Vec<PathBuf>,
     pub commits: u64,
 }
 
@@ -127,6 +130,11 @@ impl Ingestor {
             .expect("a commit is in flight only inside ingest()")
     }
 
+    /// The source paths the store holds read positions for.
+    pub fn known_sources(&self) -> Vec<PathBuf> {
+        self.committer.known_paths().map(PathBuf::from).collect()
+    }
+
     /// Reads every file from its committed position and commits what is new. `progress`
     /// receives the bytes read as they are read.
     pub fn ingest(
@@ -157,6 +165,9 @@ impl Ingestor {
             let mut plan = plan(&file.path, self.committer.checkpoint(&key));
             for task in plan.tasks.clone() {
                 self.read_task(run, &key, file, &mut plan, &task, progress)?;
+            }
+            if plan.settled().iter().any(|g| g.unfinished) {
+                run.report.revisit.push(file.path.clone());
             }
             run.stage(&self.committer, &key, &plan);
         }
