@@ -351,3 +351,48 @@ fn the_compose_file_validates_against_the_compose_specification() {
     assert!(out.status.success(), "{text}");
     assert!(text.trim_end().ends_with("OK"), "{text}");
 }
+
+/// Every metric that docs/metrics.md names in its tables appears in a scrape of a live
+/// server over recent history: nothing documented is built and forgotten.
+#[test]
+fn every_metric_named_in_the_docs_is_in_a_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let eco = dir.path().join("eco");
+    run(
+        dir.path(),
+        &[
+            "demo",
+            eco.to_str().unwrap(),
+            "--repos",
+            "6",
+            "--events",
+            "3000",
+            "--days",
+            "10",
+            "--bad-fraction",
+            "0.01",
+        ],
+    );
+    let server = Server::start(&dir.path().join("data"), &eco, &[]);
+    let (_, body) = http_get(&server.addr, "/metrics").unwrap();
+    let doc = std::fs::read_to_string(repo_root().join("docs/metrics.md")).unwrap();
+    let mut named: Vec<String> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `deploylens_"))
+        .filter_map(|l| l.split('`').nth(1))
+        .map(|m| m.to_string())
+        .collect();
+    named.sort();
+    named.dedup();
+    assert!(named.len() > 30, "{named:?}");
+    let exposed = |name: &str| {
+        body.lines().any(|l| {
+            l.starts_with(&format!("# TYPE {name} "))
+                || l.starts_with(&format!("{name} "))
+                || l.starts_with(&format!("{name}{{"))
+        })
+    };
+    let missing: Vec<&String> = named.iter().filter(|m| !exposed(m)).collect();
+    assert!(missing.is_empty(), "documented but not in a scrape: {missing:?}");
+    server.kill();
+}
