@@ -41,7 +41,7 @@ pub async fn run(g: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let ExportWhat::Openmetrics(args) = args.what;
     let engine = open_engine(&g.data_dir).await?;
     let end = match &args.end {
-        Some(t) => deploylens_query::parse_timestamp(t).map_err(anyhow::Error::msg)? / 1_000_000,
+        Some(t) => deploylens_query::parse_timestamp(t)? / 1_000_000,
         None => deploylens_query::now_us() / 1_000_000,
     };
     let opts = BackfillOptions {

@@ -69,7 +69,7 @@ impl SourceArgs {
 
 pub async fn run(g: &Global, args: IngestArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    deploylens_collector::discover::check_patterns(&args.source.discovery()).map_err(anyhow::Error::msg)?;
+    deploylens_collector::discover::check_patterns(&args.source.discovery())?;
     let mut found = discover(&args.roots, &args.source.discovery());
     for e in &found.errors {
         eprintln!("warning: {e}");

@@ -5,9 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use deploylens_query::{
-    Engine, EngineOptions, Window, canned_queries, canned_query, now_us, parse_timestamp, parse_window,
-};
+use deploylens_query::{Engine, EngineOptions, Window, canned_queries, canned_query};
 
 use crate::Global;
 use crate::output::{self, Format};
@@ -54,12 +52,7 @@ pub async fn open_engine(data_dir: &Path) -> anyhow::Result<Engine> {
 }
 
 pub fn window_of(window: &str, as_of: Option<&str>) -> anyhow::Result<Window> {
-    let seconds = parse_window(window).map_err(anyhow::Error::msg)?;
-    let end = match as_of {
-        Some(t) => parse_timestamp(t).map_err(anyhow::Error::msg)?,
-        None => now_us(),
-    };
-    Ok(Window::ending_at(end, seconds))
+    Ok(Window::parse(window, as_of)?)
 }
 
 pub async fn run(g: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {

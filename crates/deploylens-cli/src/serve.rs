@@ -113,12 +113,7 @@ pub struct ServeArgs {
 /// `1h,24h,7d` as (label, seconds) pairs.
 pub fn metrics_windows(list: &[String]) -> anyhow::Result<Vec<(String, i64)>> {
     list.iter()
-        .map(|w| {
-            Ok((
-                w.clone(),
-                deploylens_query::parse_window(w).map_err(anyhow::Error::msg)?,
-            ))
-        })
+        .map(|w| Ok((w.clone(), deploylens_query::parse_window(w)?)))
         .collect()
 }
 
@@ -174,8 +169,8 @@ impl ServeArgs {
 }
 
 pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    deploylens_collector::discover::check_patterns(&args.source.discovery()).map_err(anyhow::Error::msg)?;
-    let token = deploylens_server::load_token().map_err(anyhow::Error::msg)?;
+    deploylens_collector::discover::check_patterns(&args.source.discovery())?;
+    let token = deploylens_server::load_token()?;
     if token.is_none() && !args.listen.ip().is_loopback() && !args.insecure_no_auth {
         anyhow::bail!(
             "refusing to listen on {} without a token: set DEPLOYLENS_TOKEN_FILE (or /run/secrets/deploylens_token, or DEPLOYLENS_TOKEN), or pass --insecure-no-auth",

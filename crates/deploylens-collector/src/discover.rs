@@ -43,11 +43,14 @@ fn glob_set(opts: &DiscoveryOptions) -> Result<GlobSet, globset::Error> {
     builder.build()
 }
 
+/// A `--pattern` that is not a glob.
+#[derive(Debug, thiserror::Error)]
+#[error("bad --pattern: {0}")]
+pub struct PatternError(#[from] globset::Error);
+
 /// Checks the patterns, so that a typo is reported before anything is read.
-pub fn check_patterns(opts: &DiscoveryOptions) -> Result<(), String> {
-    glob_set(opts)
-        .map(|_| ())
-        .map_err(|e| format!("bad --pattern: {e}"))
+pub fn check_patterns(opts: &DiscoveryOptions) -> Result<(), PatternError> {
+    glob_set(opts).map(|_| ()).map_err(PatternError)
 }
 
 /// Walks every root. A root that is itself a file is taken as an event file. Unreadable

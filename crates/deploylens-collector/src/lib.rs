@@ -7,6 +7,8 @@
 //! - [`ingest`] decodes the lines, drops repeated events, and commits events, rejects and the
 //!   new read positions to the store together.
 
+#![warn(missing_docs)]
+
 pub mod discover;
 pub mod ingest;
 pub mod live;

@@ -49,6 +49,8 @@
 //! template. Any change to the rules that changes templates changes fingerprints of stored
 //! failures, and must be treated as a breaking change (the crate's tests pin known values).
 
+#![warn(missing_docs)]
+
 mod lexical;
 mod normalize;
 mod prefix;

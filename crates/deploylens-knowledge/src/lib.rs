@@ -12,6 +12,8 @@
 //! Results are grouped by (fingerprint, fix): ten copies of one fix are one answer, shown with
 //! its most recent occurrence and how often it happened.
 
+#![warn(missing_docs)]
+
 mod index;
 mod terms;
 

@@ -136,22 +136,35 @@ impl<'de> de::Deserialize<'de> for Fields<'de> {
 struct FieldsVisitor;
 
 /// The schema's fields.
-const KNOWN: &[&str] = &[
-    "timestamp",
-    "event_type",
-    "repository",
-    "environment",
-    "version",
-    "status",
-    "duration_seconds",
-    "errors",
-    "notes",
-    "deployed_by",
-    "trace_id",
-    "services",
-    "metadata",
-    "resolution_time_seconds",
+/// The top-level fields of an event line, and whether each is optional: the one list the
+/// decoder reads (the schema in `schemas/` is checked against it by a test). Any other field
+/// goes to `extra`.
+pub const FIELDS: &[(&str, Presence)] = &[
+    ("timestamp", Presence::Required),
+    ("event_type", Presence::Required),
+    ("repository", Presence::Current),
+    ("environment", Presence::Required),
+    ("version", Presence::Required),
+    ("status", Presence::Required),
+    ("duration_seconds", Presence::Current),
+    ("errors", Presence::Optional),
+    ("notes", Presence::Optional),
+    ("deployed_by", Presence::Optional),
+    ("trace_id", Presence::Optional),
+    ("services", Presence::Optional),
+    ("metadata", Presence::Optional),
+    ("resolution_time_seconds", Presence::Optional),
 ];
+
+/// Whether a field must be present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Required,
+    /// Required in the current format, absent in legacy records (both or neither).
+    Current,
+    /// May be absent; `null` counts as absent.
+    Optional,
+}
 
 impl<'de> Visitor<'de> for FieldsVisitor {
     type Value = Fields<'de>;
@@ -166,7 +179,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         let mut seen_known = 0u32;
         while let Some(Key(key)) = map.next_key::<Key>()? {
             let value: &'de RawValue = map.next_value()?;
-            let repeated = match KNOWN.iter().position(|k| *k == key) {
+            let repeated = match FIELDS.iter().position(|(k, _)| *k == key) {
                 Some(bit) => {
                     let before = seen_known;
                     seen_known |= 1 << bit;
@@ -528,10 +541,7 @@ fn build_event<'a>(Fields(fields): Fields<'a>, origin: LineOrigin<'_>) -> Result
 }
 
 fn is_optional(key: &str) -> bool {
-    matches!(
-        key,
-        "errors" | "services" | "notes" | "deployed_by" | "trace_id" | "metadata" | "resolution_time_seconds"
-    )
+    FIELDS.iter().any(|(k, p)| *k == key && *p == Presence::Optional)
 }
 
 fn extra_json(extra: &[(Cow<'_, str>, &RawValue)]) -> String {

@@ -5,6 +5,8 @@
 //! line where it can) or as a [`Reject`] that says why, with a stable [`RejectReason`] code. The
 //! batch builders in [`batch`] turn those into Arrow record batches for the store.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 mod decode;
 mod event;
@@ -13,7 +15,8 @@ pub mod schema;
 mod types;
 
 pub use decode::{
-    DEFAULT_MAX_LINE_BYTES, DecodeOptions, EARLIEST_TIMESTAMP_US, LineOrigin, MAX_CLOCK_SKEW_US, decode_line,
+    DEFAULT_MAX_LINE_BYTES, DecodeOptions, EARLIEST_TIMESTAMP_US, FIELDS, LineOrigin, MAX_CLOCK_SKEW_US,
+    Presence, decode_line,
 };
 pub use event::{Event, IdHasher, IdSet, StoredIds, event_id_hex, format_event_id};
 pub use reject::{Reject, RejectReason, escape_raw};

@@ -299,10 +299,11 @@ pub fn bind_window(sql: &str, window: Window) -> String {
     out
 }
 
-/// SQL without its leading header comments (CREATE VIEW wants a bare query).
+/// A view's SQL without its header (the `-- name:`, `-- description:` lines that open the
+/// file), so that its definition reads as the query alone. Comments further down are kept.
 fn strip_comments(sql: &str) -> String {
     sql.lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
+        .skip_while(|l| l.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -5,6 +5,8 @@
 //! `percentile_cont` and the `fingerprint` / `error_template` functions, and runs the canned
 //! queries of `queries/*.sql` with their window parameters. Ad-hoc SQL is read-only.
 
+#![warn(missing_docs)]
+
 mod bounded;
 mod canned;
 pub mod encode;
@@ -23,7 +25,7 @@ pub use guard::{AdhocResult, SqlLimits, SqlRunner};
 pub use knowledge::{export_knowledge, load_index};
 pub use percentile::{exact_percentile, percentile_cont_udaf};
 pub use view::MaterializedView;
-pub use window::{ALL_SECONDS, Window, now_us, parse_timestamp, parse_window};
+pub use window::{ALL_SECONDS, Window, WindowError, now_us, parse_timestamp, parse_window};
 
 /// Re-exported so that callers format and convert results with the same Arrow.
 pub use datafusion::arrow;

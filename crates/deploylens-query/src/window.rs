@@ -1,6 +1,6 @@
 //! Time windows of the canned queries: `24h`, `7d`, `30d`... ending at now or `--as-of`.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate};
 
 /// A half-open interval `[start, end)` in UTC microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +32,38 @@ impl Window {
     }
 }
 
+/// Why a window or a time was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("window {0:?}: expected a number and a unit, such as 24h, 7d or 30d")]
+    NotANumber(String),
+    #[error("window {0:?}: unknown unit {1:?}; use s, m, h, d or w (e.g. 7d)")]
+    UnknownUnit(String, String),
+    #[error("window {0:?} must be longer than zero")]
+    NotPositive(String),
+    #[error("window {0:?} is longer than 200 years; use `all` for the whole history")]
+    TooLong(String),
+    #[error("{0:?} is not a time: use RFC 3339 (2025-11-15T00:00:00Z) or a date (2025-11-15)")]
+    NotATime(String),
+    #[error("{0:?} is out of range: a time from 1970-01-01 to one day from now")]
+    OutOfRange(String),
+}
+
+impl Window {
+    /// The window named by a length (`7d`, `all`) ending at `as_of` (default: now): how every
+    /// face (`--window`/`--as-of`, `?window=&as_of=`) builds one.
+    pub fn parse(length: &str, as_of: Option<&str>) -> Result<Window, WindowError> {
+        let seconds = parse_window(length)?;
+        let end = match as_of {
+            Some(t) => parse_timestamp(t)?,
+            None => now_us(),
+        };
+        Ok(Window::ending_at(end, seconds))
+    }
+}
+
 /// Parses a window length such as `90m`, `24h`, `7d`, `2w`, `all` into seconds.
-pub fn parse_window(text: &str) -> Result<i64, String> {
+pub fn parse_window(text: &str) -> Result<i64, WindowError> {
     let text = text.trim();
     if text == "all" {
         return Ok(ALL_SECONDS);
@@ -42,33 +72,27 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
     let (digits, unit) = text.split_at(split);
     let n: i64 = digits
         .parse()
-        .map_err(|_| format!("window {text:?}: expected a number and a unit, such as 24h, 7d or 30d"))?;
+        .map_err(|_| WindowError::NotANumber(text.to_string()))?;
     let unit_seconds = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3_600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        _ => {
-            return Err(format!(
-                "window {text:?}: unknown unit {unit:?}; use s, m, h, d or w (e.g. 7d)"
-            ));
-        }
+        _ => return Err(WindowError::UnknownUnit(text.to_string(), unit.to_string())),
     };
     if n <= 0 {
-        return Err(format!("window {text:?} must be longer than zero"));
+        return Err(WindowError::NotPositive(text.to_string()));
     }
     match n.checked_mul(unit_seconds) {
         Some(seconds) if seconds <= ALL_SECONDS => Ok(seconds),
-        _ => Err(format!(
-            "window {text:?} is longer than 200 years; use `all` for the whole history"
-        )),
+        _ => Err(WindowError::TooLong(text.to_string())),
     }
 }
 
 /// Parses `--as-of`: RFC 3339 (`2025-11-15T00:00:00Z`) or a date (`2025-11-15`, midnight UTC),
 /// between 1970 and a day past this machine's clock, the range of events' timestamps.
-pub fn parse_timestamp(text: &str) -> Result<i64, String> {
+pub fn parse_timestamp(text: &str) -> Result<i64, WindowError> {
     let us = if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         t.timestamp_micros()
     } else if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
@@ -76,23 +100,17 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
     {
         t.and_utc().timestamp_micros()
     } else {
-        return Err(format!(
-            "{text:?} is not a time: use RFC 3339 (2025-11-15T00:00:00Z) or a date (2025-11-15)"
-        ));
+        return Err(WindowError::NotATime(text.to_string()));
     };
     let latest = now_us().saturating_add(deploylens_model::MAX_CLOCK_SKEW_US);
     if !(deploylens_model::EARLIEST_TIMESTAMP_US..=latest).contains(&us) {
-        return Err(format!(
-            "{text:?} is out of range: a time from 1970-01-01 to one day from now"
-        ));
+        return Err(WindowError::OutOfRange(text.to_string()));
     }
     Ok(us)
 }
 
-/// Now, in UTC microseconds.
-pub fn now_us() -> i64 {
-    Utc::now().timestamp_micros()
-}
+/// Now, in UTC microseconds (the one clock of deploylens, from the model crate).
+pub use deploylens_model::now_us;
 
 #[cfg(test)]
 mod tests {
@@ -102,7 +120,12 @@ mod tests {
     fn windows() {
         assert_eq!(parse_window("24h"), Ok(86_400));
         assert_eq!(parse_window("7d"), Ok(604_800));
-        assert!(parse_window("7x").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_window("7x")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown unit")
+        );
         assert!(parse_window("d").is_err());
         assert_eq!(
             parse_timestamp("2025-11-15"),
@@ -112,19 +135,27 @@ mod tests {
         assert!(
             parse_timestamp("2262-04-12")
                 .unwrap_err()
+                .to_string()
                 .contains("out of range")
         );
         assert!(
             parse_timestamp("1969-12-31")
                 .unwrap_err()
+                .to_string()
                 .contains("out of range")
         );
         assert!(
             parse_window("99999999999999999w")
                 .unwrap_err()
+                .to_string()
                 .contains("200 years")
         );
-        assert!(parse_window("1000000d").unwrap_err().contains("200 years"));
+        assert!(
+            parse_window("1000000d")
+                .unwrap_err()
+                .to_string()
+                .contains("200 years")
+        );
         assert_eq!(parse_window("73000d"), Ok(73_000 * 86_400));
     }
 }

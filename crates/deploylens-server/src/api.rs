@@ -10,9 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use deploylens_query::encode::Format;
-use deploylens_query::{
-    AdhocResult, QueryError, Window, canned_queries, canned_query, now_us, parse_timestamp, parse_window,
-};
+use deploylens_query::{AdhocResult, QueryError, Window, canned_queries, canned_query, now_us};
 
 use crate::state::AppState;
 
@@ -118,23 +116,15 @@ pub async fn run_query(
             format!("no canned query named {name:?}; GET /api/queries lists them"),
         );
     };
-    let seconds = match parse_window(params.get("window").map_or("7d", String::as_str)) {
-        Ok(s) => s,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let end = match params.get("as_of") {
-        Some(t) => match parse_timestamp(t) {
-            Ok(t) => t,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
-        },
-        None => now_us(),
+    let window = match Window::parse(
+        params.get("window").map_or("7d", String::as_str),
+        params.get("as_of").map(String::as_str),
+    ) {
+        Ok(w) => w,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let engines = state.engines().await;
-    match state
-        .sql
-        .canned(engines.sql.clone(), query, Window::ending_at(end, seconds))
-        .await
-    {
+    match state.sql.canned(engines.sql.clone(), query, window).await {
         Ok(result) => rows_response(&result, Format::Json),
         Err(e) => error(status_of(&e), e.to_string()),
     }

@@ -12,7 +12,18 @@ use crate::state::AppState;
 
 /// Where the token comes from, in order: the file named by `DEPLOYLENS_TOKEN_FILE`, then
 /// `/run/secrets/deploylens_token` (a Docker secret), then `DEPLOYLENS_TOKEN`. No token: open.
-pub fn load_token() -> Result<Option<String>, String> {
+/// Why the token could not be loaded.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("cannot read the token file {0}: {1}")]
+    Unreadable(std::path::PathBuf, String),
+    #[error("the token file {0} is empty")]
+    Empty(std::path::PathBuf),
+    #[error("DEPLOYLENS_TOKEN is set but empty")]
+    EmptyEnv,
+}
+
+pub fn load_token() -> Result<Option<String>, TokenError> {
     load_token_from(
         std::env::var_os("DEPLOYLENS_TOKEN_FILE")
             .as_deref()
@@ -26,13 +37,13 @@ pub fn load_token_from(
     file: Option<&Path>,
     secret: &Path,
     env: Option<String>,
-) -> Result<Option<String>, String> {
-    let read = |p: &Path| -> Result<String, String> {
-        let text = std::fs::read_to_string(p)
-            .map_err(|e| format!("cannot read the token file {}: {e}", p.display()))?;
+) -> Result<Option<String>, TokenError> {
+    let read = |p: &Path| -> Result<String, TokenError> {
+        let text =
+            std::fs::read_to_string(p).map_err(|e| TokenError::Unreadable(p.to_path_buf(), e.to_string()))?;
         let token = text.trim().to_string();
         if token.is_empty() {
-            return Err(format!("the token file {} is empty", p.display()));
+            return Err(TokenError::Empty(p.to_path_buf()));
         }
         Ok(token)
     };
@@ -43,7 +54,7 @@ pub fn load_token_from(
         return read(secret).map(Some);
     }
     match env.map(|t| t.trim().to_string()) {
-        Some(t) if t.is_empty() => Err("DEPLOYLENS_TOKEN is set but empty".to_string()),
+        Some(t) if t.is_empty() => Err(TokenError::EmptyEnv),
         other => Ok(other),
     }
 }
@@ -116,10 +127,9 @@ mod tests {
         assert_eq!(load_token_from(None, &missing, None), Ok(None));
         assert!(load_token_from(Some(&missing), &secret, None).is_err());
         std::fs::write(&file, "  \n").unwrap();
-        assert!(
-            load_token_from(Some(&file), &secret, None)
-                .unwrap_err()
-                .contains("empty")
+        assert_eq!(
+            load_token_from(Some(&file), &secret, None),
+            Err(TokenError::Empty(file.clone()))
         );
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
         assert_eq!(bearer("Bearer abc"), Some("abc"));

@@ -19,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod api;
 mod auth;
 mod http;
@@ -39,7 +41,7 @@ use deploylens_export::RenderOptions;
 use deploylens_query::{QueryError, SqlLimits};
 use deploylens_store::StoreSnapshot;
 
-pub use auth::{load_token, load_token_from};
+pub use auth::{TokenError, load_token, load_token_from};
 pub use http::HttpLimits;
 pub use publish::Publisher;
 use state::AppState;

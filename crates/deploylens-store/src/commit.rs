@@ -39,6 +39,8 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    #[error("commit manifest {path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
 }
 
 fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StoreError + use<'p> {
@@ -168,15 +170,19 @@ fn commit_name(seq: u64) -> String {
 }
 
 /// Reads the manifest from a commit's `events.parquet` footer.
-pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
-    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let reader = SerializedFileReader::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_manifest(path: &Path) -> Result<Manifest, StoreError> {
+    let bad = |reason: String| StoreError::Manifest {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = File::open(path).map_err(io("opening", path))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| bad(e.to_string()))?;
     let kv = reader.metadata().file_metadata().key_value_metadata();
     let text = kv
         .and_then(|kv| kv.iter().find(|e| e.key == Manifest::KEY))
         .and_then(|e| e.value.clone())
-        .ok_or_else(|| format!("{}: no deploylens manifest in the footer", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: bad manifest: {e}", path.display()))
+        .ok_or_else(|| bad("no deploylens manifest in the footer".into()))?;
+    serde_json::from_str(&text).map_err(|e| bad(format!("bad manifest: {e}")))
 }
 
 /// The writer's handle on a data directory.
@@ -259,7 +265,7 @@ impl Store {
         let manifest = Manifest {
             format: Manifest::FORMAT,
             seq,
-            created_at_us: now_us(),
+            created_at_us: deploylens_model::now_us(),
             sources,
             replaces,
             events: events.iter().map(|b| b.num_rows() as u64).sum(),
@@ -351,23 +357,13 @@ fn write_parquet(
     manifest: Option<String>,
 ) -> Result<(), StoreError> {
     let file = File::create(path).map_err(io("creating", path))?;
-    // Dictionaries pay off for the repeated labels, not for ids, positions or free text; and
-    // statistics per column chunk are enough to prune files by time.
+    // Statistics per column chunk are enough to prune files by time; which columns get no
+    // dictionary is a property of each column (deploylens_model::schema).
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_created_by(format!("deploylens {}", env!("CARGO_PKG_VERSION")));
-    for column in [
-        "event_id",
-        "source_offset",
-        "source_line",
-        "notes",
-        "metadata",
-        "extra",
-        "raw",
-        "raw_escaped",
-        "message",
-    ] {
+    for column in deploylens_model::schema::plain_encoded_columns() {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     if let Some(text) = manifest {
@@ -477,11 +473,4 @@ fn max_seq_on_disk(store_dir: &Path) -> Result<Option<u64>, StoreError> {
         }
     }
     Ok(max)
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }

@@ -8,6 +8,8 @@
 //! checkpoint, and a crash at any moment leaves the last consistent state. One process writes a
 //! data directory at a time (an exclusive lock on `LOCK`); readers need no lock.
 
+#![warn(missing_docs)]
+
 mod commit;
 pub mod manifest;
 

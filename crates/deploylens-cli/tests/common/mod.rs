@@ -148,7 +148,7 @@ impl Server {
     }
 
     pub fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             if http_get(&self.addr, "/readyz").map(|(s, _)| s) == Some(200) {
                 return;
