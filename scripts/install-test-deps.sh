@@ -14,8 +14,8 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
   (sudo_if_needed systemctl stop prometheus 2>/dev/null || sudo_if_needed service prometheus stop 2>/dev/null || true) >/dev/null 2>&1
 fi
 
-python3 - <<'PY' || python3 -m pip install -q duckdb pyarrow numpy jsonschema mcp pyyaml
-import duckdb, pyarrow, numpy, jsonschema, mcp, yaml  # noqa: F401
+python3 - <<'PY' || python3 -m pip install -q duckdb pyarrow numpy jsonschema mcp pyyaml deltalake polars
+import duckdb, pyarrow, numpy, jsonschema, mcp, yaml, deltalake, polars  # noqa: F401
 PY
 
 if ! cargo nextest --version >/dev/null 2>&1; then

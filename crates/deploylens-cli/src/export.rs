@@ -39,7 +39,7 @@ pub struct OpenMetricsArgs {
 
 pub async fn run(g: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let ExportWhat::Openmetrics(args) = args.what;
-    let engine = open_engine(&g.data_dir).await?;
+    let engine = open_engine(g, None).await?;
     let end = match &args.end {
         Some(t) => deploylens_query::parse_timestamp(t)? / 1_000_000,
         None => deploylens_query::now_us() / 1_000_000,

@@ -45,6 +45,10 @@ pub struct SourceArgs {
     /// Commit after this many rows (smaller commits: finer crash recovery, more files)
     #[arg(long, hide = true)]
     pub commit_rows: Option<usize>,
+    /// This collector's id in the shared store: its read positions and transactions are its own
+    /// (default: the host name; two live collectors with one id are refused)
+    #[arg(long, env = "DEPLOYLENS_COLLECTOR_ID", value_name = "ID")]
+    pub collector_id: Option<String>,
 }
 
 impl SourceArgs {
@@ -52,6 +56,16 @@ impl SourceArgs {
         DiscoveryOptions {
             extra_patterns: self.patterns.clone(),
             follow_symlinks: self.follow_symlinks,
+        }
+    }
+
+    /// The collector's identity in the store.
+    pub fn writer(&self) -> deploylens_store::WriterOptions {
+        deploylens_store::WriterOptions {
+            collector_id: self
+                .collector_id
+                .clone()
+                .unwrap_or_else(deploylens_store::WriterOptions::default_collector_id),
         }
     }
 
@@ -74,8 +88,9 @@ pub async fn run(g: &Global, args: IngestArgs) -> anyhow::Result<ExitCode> {
     for e in &found.errors {
         eprintln!("warning: {e}");
     }
-    let mut ingestor = Ingestor::open(&g.data_dir, args.source.ingest_options())
-        .with_context(|| format!("opening the data directory {}", g.data_dir.display()))?;
+    let location = g.location()?;
+    let mut ingestor = Ingestor::open(&location, &args.source.writer(), args.source.ingest_options())
+        .with_context(|| format!("opening the store {location}"))?;
     // A file rotated away and not recreated still has generations to finish.
     deploylens_collector::discover::add_known(&mut found, &args.roots, ingestor.known_sources());
     if found.files.is_empty() {
@@ -101,7 +116,7 @@ pub async fn run(g: &Global, args: IngestArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", summary_json(&report, elapsed.as_secs_f64()));
     } else if !g.quiet {
-        print_summary(&report, elapsed.as_secs_f64(), &g.data_dir);
+        print_summary(&report, elapsed.as_secs_f64(), &location.to_string());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -138,7 +153,7 @@ pub fn summary_json(r: &IngestReport, seconds: f64) -> serde_json::Value {
     })
 }
 
-fn print_summary(r: &IngestReport, seconds: f64, data_dir: &std::path::Path) {
+fn print_summary(r: &IngestReport, seconds: f64, data_dir: &str) {
     let mb = r.bytes_read as f64 / 1e6;
     println!(
         "ingested {} new events from {} files ({} lines, {:.1} MB) in {:.2}s ({:.0} MB/s)",
@@ -175,5 +190,5 @@ fn print_summary(r: &IngestReport, seconds: f64, data_dir: &std::path::Path) {
             r.nul_bytes_skipped
         );
     }
-    println!("  store: {}", data_dir.display());
+    println!("  store: {data_dir}");
 }

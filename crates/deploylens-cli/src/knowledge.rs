@@ -70,7 +70,7 @@ pub struct FixesArgs {
 }
 
 pub async fn fixes(g: &Global, args: FixesArgs) -> anyhow::Result<ExitCode> {
-    let engine = open_engine(&g.data_dir).await?;
+    let engine = open_engine(g, None).await?;
     let index = load_index(&engine).await?;
     let hits = index.search(
         &args.error,
@@ -142,7 +142,7 @@ pub struct KnowledgeExportArgs {
 
 pub async fn knowledge(g: &Global, args: KnowledgeArgs) -> anyhow::Result<ExitCode> {
     let KnowledgeWhat::Export(args) = args.what;
-    let engine = open_engine(&g.data_dir).await?;
+    let engine = open_engine(g, None).await?;
     if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

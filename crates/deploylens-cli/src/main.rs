@@ -11,6 +11,7 @@ mod mcp;
 mod output;
 mod report;
 mod serve;
+mod store;
 mod validate;
 
 use std::path::PathBuf;
@@ -39,9 +40,9 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Global {
-    /// Data directory holding the Parquet store
-    #[arg(long, global = true, env = "DEPLOYLENS_DATA_DIR", default_value = deploylens_store::DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
+    /// The store: a local folder, or object storage (s3://bucket/prefix)
+    #[arg(long, global = true, env = "DEPLOYLENS_DATA_DIR", default_value = deploylens_store::DEFAULT_DATA_DIR, value_name = "PATH|URL")]
+    data_dir: String,
     /// Print only results and errors
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -79,15 +80,27 @@ enum Command {
     Mcp(mcp::McpArgs),
     /// Configuration files: check one
     Config(config::ConfigArgs),
+    /// The store: convert an old data directory, show the tables' history
+    Store(store::StoreArgs),
 }
 
 #[derive(Args)]
 struct SqlArgs {
     /// The SQL query, e.g. "SELECT repository, count(*) FROM deployments GROUP BY 1"
     query: String,
+    /// Query the events table as of this table version (time travel; see `deploylens store history`)
+    #[arg(long, value_name = "N")]
+    as_of_version: Option<u64>,
     /// Output format
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+impl Global {
+    /// The store named by `--data-dir`.
+    fn location(&self) -> anyhow::Result<deploylens_store::Location> {
+        Ok(deploylens_store::Location::parse(&self.data_dir)?)
+    }
 }
 
 fn init_logging(global: &Global) {
@@ -150,7 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => ingest::run(&g, args).await,
         Command::Sql(args) => {
-            let engine = std::sync::Arc::new(report::open_engine(&g.data_dir).await?);
+            let engine = std::sync::Arc::new(report::open_engine(&g, args.as_of_version).await?);
             // The same checks as every other face, without its time, row or memory limits.
             let runner = deploylens_query::SqlRunner::new(deploylens_query::SqlLimits::local())?;
             let result = runner.run(engine, args.query).await?;
@@ -167,5 +180,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Knowledge(args) => knowledge::knowledge(&g, args).await,
         Command::Mcp(args) => mcp::run(&g, args).await,
         Command::Config(args) => config::run(args),
+        Command::Store(args) => store::run(&g, args).await,
     }
 }

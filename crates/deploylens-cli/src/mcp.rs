@@ -144,12 +144,12 @@ impl Tools {
 impl rmcp::ServerHandler for Tools {}
 
 pub async fn run(g: &Global, args: McpArgs) -> anyhow::Result<ExitCode> {
-    crate::report::check_store(&g.data_dir)?;
+    let location = crate::report::check_store(g)?;
     let opts = EngineOptions {
         memory_limit: Some(args.memory_mib.max(1) << 20),
         ..EngineOptions::default()
     };
-    let engine = FollowingEngine::open(&g.data_dir, opts).await?;
+    let engine = FollowingEngine::open(&location, opts).await?;
     let (first, _) = engine.get().await?;
     let index = deploylens_query::load_index(&first).await?;
     let sql = SqlRunner::new(SqlLimits {

@@ -1,11 +1,11 @@
 //! `deploylens report`: the canned queries of `queries/`, over a window.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 use deploylens_query::{Engine, EngineOptions, Window, canned_queries, canned_query};
+use deploylens_store::Location;
 
 use crate::Global;
 use crate::output::{self, Format};
@@ -31,24 +31,32 @@ pub struct ReportArgs {
     pub all: bool,
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Read the events table as of this table version (time travel)
+    #[arg(long, value_name = "N")]
+    pub as_of_version: Option<u64>,
 }
 
-/// Fails with what to do when the data directory holds no store.
-pub fn check_store(data_dir: &Path) -> anyhow::Result<()> {
-    if !data_dir.join("store").exists() {
+/// Fails with what to do when a local data directory holds no store.
+pub fn check_store(g: &Global) -> anyhow::Result<Location> {
+    let location = g.location()?;
+    if let Some(dir) = location.local_path()
+        && !dir.join("events").join("_delta_log").is_dir()
+        && !dir.join("store").is_dir()
+    {
         anyhow::bail!(
             "no store in {}: run `deploylens ingest ROOT...` first, or point --data-dir / DEPLOYLENS_DATA_DIR at an existing one",
-            data_dir.display()
+            dir.display()
         );
     }
-    Ok(())
+    Ok(location)
 }
 
-pub async fn open_engine(data_dir: &Path) -> anyhow::Result<Engine> {
-    check_store(data_dir)?;
-    Engine::open(data_dir, EngineOptions::default())
+/// The engine over the store's newest snapshot (or the events table as of `version`).
+pub async fn open_engine(g: &Global, version: Option<u64>) -> anyhow::Result<Engine> {
+    let location = check_store(g)?;
+    Engine::open(&location, version, EngineOptions::default())
         .await
-        .with_context(|| format!("opening the store in {}", data_dir.display()))
+        .with_context(|| format!("opening the store in {location}"))
 }
 
 pub fn window_of(window: &str, as_of: Option<&str>) -> anyhow::Result<Window> {
@@ -63,7 +71,7 @@ pub async fn run(g: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let window = window_of(&args.window, args.as_of.as_deref())?;
-    let engine = open_engine(&g.data_dir).await?;
+    let engine = open_engine(g, args.as_of_version).await?;
     let every: Vec<String> = canned_queries()
         .into_iter()
         .filter(|q| !q.is_view)

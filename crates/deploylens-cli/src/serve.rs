@@ -178,8 +178,9 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let config = args.server_config(token)?;
-    let ingestor = Ingestor::open(&g.data_dir, args.source.ingest_options())
-        .with_context(|| format!("opening the data directory {}", g.data_dir.display()))?;
+    let location = g.location()?;
+    let ingestor = Ingestor::open(&location, &args.source.writer(), args.source.ingest_options())
+        .with_context(|| format!("opening the store {location}"))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -189,10 +190,7 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     let addr = listener.local_addr()?;
-    println!(
-        "deploylens serving http://{addr} (data: {})",
-        g.data_dir.display()
-    );
+    println!("deploylens serving http://{addr} (data: {})", location);
 
     let stats = Arc::new(CollectorStats::new());
     let snapshot = ingestor.store().snapshot().clone();

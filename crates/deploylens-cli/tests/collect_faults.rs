@@ -55,13 +55,7 @@ fn counts(data: &Path) -> (i64, i64) {
 }
 
 fn commits(data: &Path) -> usize {
-    fs::read_dir(data.join("store"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("commit-"))
-                .count()
-        })
-        .unwrap_or(0)
+    delta_commits(data)
 }
 
 fn gzip(from: &Path, to: &Path) {

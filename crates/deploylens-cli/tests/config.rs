@@ -84,7 +84,7 @@ fn settings_come_from_the_file_unless_a_flag_says_otherwise() {
     // max_line_bytes = 100 from the file: every event line is longer, so all are rejected.
     assert_eq!(summary["events"], 0);
     assert!(summary["rejects_by_reason"]["line_too_long"].as_u64().unwrap() > 50);
-    assert!(from_file.join("store").exists());
+    assert!(from_file.join("events/_delta_log").exists());
 
     // A flag wins over the file.
     let flagged = dir.path().join("flagged");
@@ -104,7 +104,7 @@ fn settings_come_from_the_file_unless_a_flag_says_otherwise() {
     assert!(out.status.success());
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["events"], 80);
-    assert!(flagged.join("store").exists());
+    assert!(flagged.join("events/_delta_log").exists());
 
     // A broken file stops with a pointer to `config check`.
     std::fs::write(&config, "roots = [").unwrap();

@@ -58,23 +58,24 @@ fn duckdb_and_pyarrow_read_the_store_and_agree_on_percentiles() {
     assert!(ours.len() >= 10);
 
     let script = r#"
-import json, sys, duckdb, pyarrow.parquet as pq, pyarrow as pa
+import json, sys, duckdb, pyarrow as pa, deltalake
 store = sys.argv[1]
-import glob
-files = sorted(glob.glob(store + "/store/commit-*/events.parquet"))
-table = pa.concat_tables([pq.read_table(f) for f in files])
+dt = deltalake.DeltaTable(store + "/events")
+events = dt.to_pyarrow_dataset()
+table = events.to_table()
 schema = table.schema
 assert schema.field("timestamp").type == pa.timestamp("us", tz="UTC"), schema.field("timestamp").type
 assert schema.field("errors").type.value_type == pa.string()
 con = duckdb.connect()
+con.register("events", events)
 rows = con.execute(f"""
   SELECT repository, environment, quantile_cont(duration_seconds, 0.5), quantile_cont(duration_seconds, 0.95),
          quantile_cont(duration_seconds, 0.99), count(*)
-  FROM read_parquet('{store}/store/commit-*/events.parquet')
+  FROM events
   WHERE event_type = 'deployment' AND status IN ('success', 'failure') AND duration_seconds IS NOT NULL
   GROUP BY ALL
 """).fetchall()
-n = con.execute(f"SELECT count(*) FROM read_parquet('{store}/store/commit-*/events.parquet')").fetchone()[0]
+n = con.execute("SELECT count(*) FROM events").fetchone()[0]
 print(json.dumps({"pyarrow_rows": table.num_rows, "duckdb_rows": n,
   "p": {f"{r[0]}|{r[1]}": [r[2], r[3], r[4], r[5]] for r in rows}}))
 "#;

@@ -174,6 +174,12 @@ fn is_skipped(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|n| SKIPPED_DIRS.contains(&n))
 }
 
+/// The repository a path implies on its own (no root): the folder that holds `.chora`, else
+/// the folder of the file.
+pub fn repository_of(path: &Path) -> String {
+    folder_name(path)
+}
+
 /// The folder that holds `.chora`; else the first folder under the root; else the root's name.
 fn infer_repository(root: &Path, relative: &Path) -> String {
     let parts: Vec<&str> = relative

@@ -298,9 +298,7 @@ impl Collector {
     /// Merges small commits and deletes replaced ones past their grace period.
     pub fn maintain(&mut self) -> Result<bool, StoreError> {
         let store = self.ingestor.store_mut();
-        let compacted = store
-            .compact(self.opts.compact_small_rows, self.opts.compact_max_small)?
-            .is_some();
+        let compacted = store.compact(self.opts.compact_small_rows, self.opts.compact_max_small)?;
         if compacted {
             self.stats.compactions.fetch_add(1, Ordering::Relaxed);
         }

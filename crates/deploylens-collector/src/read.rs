@@ -57,6 +57,8 @@ pub struct ReadTask {
     pub slot: usize,
     /// The file is no longer at the source path: nobody will complete its partial last line.
     pub rotated: bool,
+    /// Stop here (a range read again); `None`: read to the end of the file.
+    pub end_offset: Option<u64>,
     /// Why, for logs: "new", "resume", "rotated tail", "replaced", ...
     pub why: &'static str,
 }
@@ -75,6 +77,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan of a range read again: one slot, never checkpointed.
+    pub fn for_repair() -> Plan {
+        Plan {
+            tasks: vec![],
+            generations: vec![None],
+            deferred: false,
+        }
+    }
+
     /// Nothing to read, generations unchanged.
     fn unchanged(cp: &SourceCheckpoint) -> Plan {
         Plan {
@@ -415,6 +426,7 @@ pub fn plan(path: &Path, checkpoint: Option<&SourceCheckpoint>) -> Plan {
                             resumes: Some(g.clone()),
                             slot: 0,
                             rotated: !c.at_path,
+                            end_offset: None,
                             why: if c.at_path { "resume" } else { "rotated tail" },
                         },
                     ));
@@ -481,6 +493,7 @@ pub fn plan(path: &Path, checkpoint: Option<&SourceCheckpoint>) -> Plan {
                 resumes: None,
                 slot,
                 rotated: !c.at_path,
+                end_offset: None,
                 why: if c.at_path {
                     if known.is_empty() { "new" } else { "replaced" }
                 } else {
@@ -495,6 +508,32 @@ pub fn plan(path: &Path, checkpoint: Option<&SourceCheckpoint>) -> Plan {
         generations: slots,
         deferred,
     }
+}
+
+/// The task that reads `[start, end)` of a generation again, if a file beside `path` (or at
+/// it) still holds those bytes: the same inode, or a copy, proven by the generation's hashes
+/// at `end`.
+pub fn locate(path: &Path, generation: &Generation, start: u64, start_line: u64) -> Option<ReadTask> {
+    let (found, _) = candidates(path);
+    found.into_iter().find_map(|c| {
+        let known = std::slice::from_ref(generation);
+        match identify(&c, known) {
+            Identified::Known(_, _) => Some(ReadTask {
+                open: c.path.clone(),
+                gzip: c.gzip,
+                dev: c.dev,
+                ino: c.ino,
+                start_offset: start,
+                start_line,
+                resumes: None,
+                slot: 0,
+                rotated: !c.at_path,
+                end_offset: Some(generation.offset),
+                why: "read again",
+            }),
+            _ => None,
+        }
+    })
 }
 
 /// The common case: the newest generation is still the file at the path, and no older one
@@ -522,6 +561,7 @@ fn plan_fast(path: &Path, cp: &SourceCheckpoint) -> Option<Plan> {
             resumes: Some(newest.clone()),
             slot: cp.generations.len() - 1,
             rotated: false,
+            end_offset: None,
             why: "resume",
         });
     }
@@ -623,7 +663,39 @@ struct Opened {
     quiet: bool,
 }
 
+/// Reads at most `left` more bytes from `inner`.
+struct Until {
+    inner: Box<dyn Read>,
+    left: u64,
+}
+
+impl Read for Until {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = (buf.len() as u64).min(self.left) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 fn open(task: &ReadTask) -> Result<Opened, ReadError> {
+    let mut opened = open_whole(task)?;
+    if let Some(end) = task.end_offset {
+        let inner = std::mem::replace(&mut opened.reader, Box::new(io::empty()));
+        opened.reader = Box::new(Until {
+            inner,
+            left: end.saturating_sub(task.start_offset),
+        });
+        // A range read again ends where a line ended when it was first read.
+        opened.quiet = true;
+    }
+    Ok(opened)
+}
+
+fn open_whole(task: &ReadTask) -> Result<Opened, ReadError> {
     let io_err = |source| ReadError::Io {
         path: task.open.clone(),
         source,
@@ -840,7 +912,7 @@ pub fn read_lines(task: &ReadTask, max_line: usize, sink: &mut dyn LineSink) -> 
         opened: &opened,
         task,
     };
-    let last_is_final = task.rotated && opened.quiet;
+    let last_is_final = (task.rotated || task.end_offset.is_some()) && opened.quiet;
     if let Some(skip) = skipping {
         if last_is_final {
             sink.too_long(&skip.head, skip.len, skip.line, skip.offset);
@@ -926,6 +998,7 @@ mod tests {
             resumes: None,
             slot: 0,
             rotated: false,
+            end_offset: None,
             why: "test",
         }
     }

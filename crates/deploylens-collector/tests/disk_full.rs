@@ -7,7 +7,14 @@ use std::path::Path;
 use std::process::Command;
 
 use deploylens_collector::{DiscoveryOptions, IngestOptions, Ingestor, discover};
-use deploylens_store::StoreSnapshot;
+use deploylens_store::{Location, StoreSnapshot, WriterOptions};
+
+fn open(data: &Path) -> Ingestor {
+    let writer = WriterOptions {
+        collector_id: "test".into(),
+    };
+    Ingestor::open(&Location::local(data).unwrap(), &writer, IngestOptions::default()).unwrap()
+}
 
 fn mount_tmpfs(at: &Path, size: &str) -> bool {
     Command::new("mount")
@@ -51,16 +58,16 @@ fn a_full_disk_stops_commits_and_they_resume_exactly_once_when_space_returns() {
     fs::write(events_dir.join("deployment.jsonl"), &text).unwrap();
     let found = discover(std::slice::from_ref(&root), &DiscoveryOptions::default());
 
-    let mut ing = Ingestor::open(&data, IngestOptions::default()).unwrap();
+    let mut ing = open(&data);
     let err = ing
         .ingest(&found.files, &mut |_| {})
         .expect_err("the commit cannot fit in 256 KiB");
     assert!(err.to_string().to_lowercase().contains("space"), "{err}");
     drop(ing);
-    let snap = StoreSnapshot::read(&data).unwrap();
+    let snap = StoreSnapshot::read(&Location::local(&data).unwrap()).unwrap();
     assert_eq!(snap.event_count(), 0, "a failed commit must not be visible");
     assert!(
-        snap.checkpoints().is_empty(),
+        snap.checkpoints_of("test").is_empty(),
         "positions must not advance past unstored lines"
     );
 
@@ -71,16 +78,15 @@ fn a_full_disk_stops_commits_and_they_resume_exactly_once_when_space_returns() {
         .status()
         .unwrap();
     assert!(grown.success());
-    let mut ing = Ingestor::open(&data, IngestOptions::default()).unwrap();
+    let mut ing = open(&data);
     let report = ing.ingest(&found.files, &mut |_| {}).unwrap();
     assert_eq!(report.events, 20_000);
     assert_eq!(ing.ingest(&found.files, &mut |_| {}).unwrap().events, 0);
     drop(ing);
-    assert_eq!(StoreSnapshot::read(&data).unwrap().event_count(), 20_000);
-    let leftovers = fs::read_dir(data.join("store"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
-        .count();
-    assert_eq!(leftovers, 0);
+    assert_eq!(
+        StoreSnapshot::read(&Location::local(&data).unwrap())
+            .unwrap()
+            .event_count(),
+        20_000
+    );
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use deploylens_collector::{DiscoveryOptions, IngestOptions, IngestReport, Ingestor, discover};
-use deploylens_store::{StoreSnapshot, read_batches};
+use deploylens_store::{Location, StoreSnapshot, Table, WriterOptions};
 
 fn event(n: u32) -> String {
     format!(
@@ -47,16 +47,20 @@ impl Eco {
     /// One ingest by a fresh process (a restart each time).
     fn ingest(&self) -> IngestReport {
         let found = discover(std::slice::from_ref(&self.root), &DiscoveryOptions::default());
-        let mut ing = Ingestor::open(&self.data, IngestOptions::default()).unwrap();
+        let mut ing = open(&self.data, IngestOptions::default()).unwrap();
         ing.ingest(&found.files, &mut |_| {}).unwrap()
+    }
+
+    fn snapshot(&self) -> StoreSnapshot {
+        StoreSnapshot::read(&Location::local(&self.data).unwrap()).unwrap()
     }
 
     /// (version, source_line) of every stored event, sorted.
     fn stored(&self) -> Vec<(String, i64)> {
-        let snap = StoreSnapshot::read(&self.data).unwrap();
+        let snap = self.snapshot();
         let mut out = Vec::new();
-        for f in snap.event_files() {
-            for b in read_batches(&f).unwrap() {
+        {
+            for b in snap.read_rows(Table::Events).unwrap() {
                 let version = b.column_by_name("version").unwrap().as_string::<i32>().clone();
                 let line = b
                     .column_by_name("source_line")
@@ -79,8 +83,15 @@ impl Eco {
     }
 
     fn reject_count(&self) -> u64 {
-        StoreSnapshot::read(&self.data).unwrap().reject_count()
+        self.snapshot().reject_count()
     }
+}
+
+fn open(data: &Path, opts: IngestOptions) -> Result<Ingestor, deploylens_store::StoreError> {
+    let writer = WriterOptions {
+        collector_id: "test".into(),
+    };
+    Ingestor::open(&Location::local(data)?, &writer, opts)
 }
 
 fn append(path: &Path, text: &str) {
@@ -249,16 +260,24 @@ fn an_over_long_partial_line_waits_without_being_buffered_then_is_rejected_once(
 }
 
 #[test]
-fn a_corrupt_commit_is_ignored_and_its_lines_are_read_again_once() {
+fn a_damaged_data_file_is_moved_aside_and_its_lines_are_read_again_once() {
     let eco = Eco::new();
     let f = eco.file("a");
     append(&f, &lines(0..3));
     eco.ingest();
     append(&f, &lines(3..5));
     eco.ingest();
-    // Damage the newest commit's footer (its checkpoint): the store must still open.
-    let snap = StoreSnapshot::read(&eco.data).unwrap();
-    let newest = snap.commits.last().unwrap().events_file();
+    // Cut the newest data file in half: the store must still open, and nothing is lost.
+    let snap = eco.snapshot();
+    let newest = snap
+        .events
+        .files
+        .iter()
+        .max_by_key(|f| f.tags.txn)
+        .unwrap()
+        .url
+        .to_file_path()
+        .unwrap();
     let len = fs::metadata(&newest).unwrap().len();
     OpenOptions::new()
         .write(true)
@@ -266,20 +285,30 @@ fn a_corrupt_commit_is_ignored_and_its_lines_are_read_again_once() {
         .unwrap()
         .set_len(len / 2)
         .unwrap();
-    // An empty commit folder, as a disk error might leave.
-    fs::create_dir_all(eco.data.join("store/commit-000000099999")).unwrap();
     let r = eco.ingest();
-    assert_eq!(r.events, 2, "the lines of the lost commit are read again");
+    assert_eq!(r.events, 0, "nothing new in the files");
+    assert_eq!(
+        eco.versions(),
+        vs(0..5),
+        "the damaged file's lines are stored again"
+    );
+    let quarantined = fs::read_dir(eco.data.join("quarantine/events")).unwrap().count();
+    assert_eq!(quarantined, 1, "a copy is kept for a person to look at");
+    // And once only: the next open finds nothing to repair.
+    assert_eq!(eco.ingest().events, 0);
     assert_eq!(eco.versions(), vs(0..5));
 }
 
 #[test]
 fn the_data_directory_takes_one_writer_at_a_time() {
     let eco = Eco::new();
-    let _first = Ingestor::open(&eco.data, IngestOptions::default()).unwrap();
-    let second = Ingestor::open(&eco.data, IngestOptions::default());
-    let err = second.err().expect("a second writer must be refused").to_string();
-    assert!(err.contains("another deploylens process"), "{err}");
+    let _first = open(&eco.data, IngestOptions::default()).unwrap();
+    let second = open(&eco.data, IngestOptions::default());
+    let err = second
+        .err()
+        .expect("a second collector with the same id must be refused")
+        .to_string();
+    assert!(err.contains("another deploylens collector"), "{err}");
 }
 
 #[test]
@@ -292,7 +321,7 @@ fn a_burst_of_lines_into_one_file_is_committed_in_bounded_pieces() {
         commit_rows: 3_000,
         ..IngestOptions::default()
     };
-    let mut ing = Ingestor::open(&eco.data, opts).unwrap();
+    let mut ing = open(&eco.data, opts).unwrap();
     let r = ing.ingest(&found.files, &mut |_| {}).unwrap();
     assert_eq!(r.events, 20_000);
     assert!(
@@ -300,8 +329,8 @@ fn a_burst_of_lines_into_one_file_is_committed_in_bounded_pieces() {
         "{} commits: rows were not flushed as they came",
         r.commits
     );
-    let snap = StoreSnapshot::read(&eco.data).unwrap();
-    assert!(snap.commits.iter().all(|c| c.manifest.events <= 3_000));
+    let snap = eco.snapshot();
+    assert!(snap.events.files.iter().all(|f| f.rows <= 3_000));
 }
 
 #[test]
@@ -319,7 +348,7 @@ fn a_repeat_read_while_the_first_copy_is_being_committed_is_a_duplicate() {
         commit_rows: 700,
         ..IngestOptions::default()
     };
-    let mut ing = Ingestor::open(&eco.data, opts).unwrap();
+    let mut ing = open(&eco.data, opts).unwrap();
     let r = ing.ingest(&found.files, &mut |_| {}).unwrap();
     assert_eq!(r.events, 3_000);
     assert_eq!(r.duplicates, 4_000);

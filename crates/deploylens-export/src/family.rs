@@ -32,18 +32,22 @@ impl Family {
         Family { inner }
     }
 
+    /// An empty gauge family with this name and help text.
     pub fn gauge(name: &str, help: &str) -> Family {
         Family::new(name, help, MetricType::GAUGE)
     }
 
+    /// An empty counter family with this name and help text.
     pub fn counter(name: &str, help: &str) -> Family {
         Family::new(name, help, MetricType::COUNTER)
     }
 
+    /// An empty histogram family with this name and help text.
     pub fn histogram(name: &str, help: &str) -> Family {
         Family::new(name, help, MetricType::HISTOGRAM)
     }
 
+    /// An empty summary family with this name and help text.
     pub fn summary(name: &str, help: &str) -> Family {
         Family::new(name, help, MetricType::SUMMARY)
     }
@@ -69,14 +73,17 @@ impl Family {
         });
     }
 
+    /// The metric name.
     pub fn name(&self) -> &str {
         self.inner.name()
     }
 
+    /// Samples (label sets) added so far.
     pub fn len(&self) -> usize {
         self.inner.get_metric().len()
     }
 
+    /// Whether no sample was added; empty families are left out of [`encode`].
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -125,6 +132,7 @@ impl Family {
         });
     }
 
+    /// The `prometheus` protobuf family, for encoding.
     pub fn into_inner(self) -> MetricFamily {
         self.inner
     }

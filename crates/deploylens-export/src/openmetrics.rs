@@ -15,9 +15,10 @@ use deploylens_query::{Engine, QueryError};
 
 use crate::rows::Rows;
 
+/// What the backfill file covers.
 #[derive(Debug, Clone, Copy)]
 pub struct BackfillOptions {
-    /// Seconds between samples.
+    /// Seconds between samples; values under 60 count as 60.
     pub step_seconds: i64,
     /// Last sample time, Unix seconds.
     pub end_unix: i64,

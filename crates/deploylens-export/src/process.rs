@@ -13,9 +13,13 @@ pub const WINDOWS: &[(&str, i64)] = &[("1h", 3_600), ("24h", 86_400), ("7d", 604
 /// The state of the server that the process metrics report besides the collector's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ServerFigures {
+    /// Whether the server is ready (`deploylens_ready`).
     pub ready: bool,
+    /// How long the last refresh of the windowed query metrics took, in seconds.
     pub refresh_seconds: f64,
+    /// When the windowed query metrics were last refreshed, Unix seconds.
     pub refreshed_at_unix: f64,
+    /// How long the previous `/metrics` response took to build, in seconds.
     pub scrape_seconds: f64,
 }
 

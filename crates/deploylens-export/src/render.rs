@@ -46,6 +46,7 @@ pub enum Part {
 /// Families and what their caps dropped.
 #[derive(Default)]
 pub struct Rendered {
+    /// The rendered families, with their samples.
     pub families: Vec<Family>,
     /// Label sets left out of each family by the cap, in this render.
     pub dropped: BTreeMap<&'static str, u64>,
@@ -54,17 +55,25 @@ pub struct Rendered {
 /// Why rendering failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
+    /// A query failed to plan or run.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// A query's result lacks a column a family reads.
     #[error("metric {family}: query {query} has no column {column}")]
     MissingColumn {
+        /// The metric family.
         family: &'static str,
+        /// The canned query it reads.
         query: &'static str,
+        /// The column that is missing.
         column: &'static str,
     },
+    /// A family names a canned query that does not exist.
     #[error("metric {family}: no canned query named {query}")]
     UnknownQuery {
+        /// The metric family.
         family: &'static str,
+        /// The query name it gives.
         query: &'static str,
     },
 }
@@ -237,7 +246,7 @@ async fn repository_rank(
 fn store_figure(snapshot: &StoreSnapshot, figure: StoreFigure) -> f64 {
     match figure {
         StoreFigure::Events => snapshot.event_count() as f64,
-        StoreFigure::Commits => snapshot.commits.len() as f64,
+        StoreFigure::Files => snapshot.file_count() as f64,
         StoreFigure::SizeBytes => snapshot.size_bytes() as f64,
     }
 }

@@ -8,7 +8,9 @@
 /// The Prometheus type of a family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A cumulative count.
     Counter,
+    /// A value that can go up and down.
     Gauge,
     /// Exact quantiles with their count and sum.
     Summary,
@@ -25,14 +27,20 @@ pub enum Value {
     Equals(&'static str, &'static str),
     /// Quantiles from columns, the count from a column and the sum as mean times count.
     Quantiles {
+        /// (quantile, column) pairs, such as `(0.95, "p95_seconds")`.
         quantiles: &'static [(f64, &'static str)],
+        /// The column holding the number of observations.
         count: &'static str,
+        /// The column holding their mean.
         mean: &'static str,
     },
     /// Per-bucket counts in `count` for the upper bound in `le`, cumulated; the sum in `sum`.
     Buckets {
+        /// The column holding each bucket's upper bound.
         le: &'static str,
+        /// The column holding the observations in each bucket (not cumulated).
         count: &'static str,
+        /// The column holding the sum of the observations.
         sum: &'static str,
     },
     /// Not from a query: a figure of the store snapshot.
@@ -42,8 +50,11 @@ pub enum Value {
 /// Figures of the store snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreFigure {
+    /// Events in the store.
     Events,
-    Commits,
+    /// Commits (Parquet file pairs) in the store.
+    Files,
+    /// Bytes of Parquet in the store.
     SizeBytes,
 }
 
@@ -61,14 +72,19 @@ pub enum Span {
 /// One metric family.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FamilySpec {
+    /// The metric name, such as `deploylens_events_total`.
     pub name: &'static str,
+    /// The help text.
     pub help: &'static str,
+    /// The Prometheus type.
     pub kind: Kind,
     /// The canned query of `queries/` (empty for store figures).
     pub query: &'static str,
+    /// Over which time the query runs, and when it is re-rendered.
     pub span: Span,
     /// Result columns that become labels, named as the columns are.
     pub labels: &'static [&'static str],
+    /// Where each sample's value comes from.
     pub value: Value,
     /// A count: every repository and environment with a completed deployment in history gets a
     /// sample, 0 when the window holds none (a count of nothing is 0, not absent).
@@ -115,13 +131,13 @@ pub const FAMILIES: &[FamilySpec] = &[
         zero_when_absent: false,
     },
     FamilySpec {
-        name: "deploylens_store_commits",
-        help: "Commits (Parquet file pairs) in the store.",
+        name: "deploylens_store_files",
+        help: "Data files in the store's two tables (as of the published version).",
         kind: Kind::Gauge,
         query: "",
         span: Span::AllAfterCommit,
         labels: &[],
-        value: Value::Store(StoreFigure::Commits),
+        value: Value::Store(StoreFigure::Files),
         zero_when_absent: false,
     },
     FamilySpec {

@@ -10,10 +10,23 @@ async fn every_family_renders_with_samples_from_the_test_ecosystem() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/ecosystem");
     let data = tempfile::tempdir().unwrap();
     let found = discover(&[root], &DiscoveryOptions::default());
-    let mut ingestor = Ingestor::open(data.path(), IngestOptions::default()).unwrap();
+    let mut ingestor = Ingestor::open(
+        &deploylens_store::Location::local(data.path()).unwrap(),
+        &deploylens_store::WriterOptions {
+            collector_id: "test".into(),
+        },
+        IngestOptions::default(),
+    )
+    .unwrap();
     ingestor.ingest(&found.files, &mut |_| {}).unwrap();
     drop(ingestor);
-    let engine = Engine::open(data.path(), EngineOptions::default()).await.unwrap();
+    let engine = Engine::open(
+        &deploylens_store::Location::local(data.path()).unwrap(),
+        None,
+        EngineOptions::default(),
+    )
+    .await
+    .unwrap();
     // The windows end at the end of the test ecosystem's history.
     let end = deploylens_query::parse_timestamp("2025-11-21").unwrap();
     let opts = RenderOptions {

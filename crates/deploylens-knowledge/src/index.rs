@@ -10,30 +10,48 @@ use serde::Serialize;
 /// One past failure, as the `past_failures` query returns it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PastFailure {
+    /// When it failed, in microseconds since the Unix epoch (UTC).
     pub timestamp_us: i64,
+    /// The repository that failed.
     pub repository: String,
+    /// The environment it failed in.
     pub environment: String,
+    /// The error messages of the event, joined with ` | `.
     pub error: String,
+    /// The error fingerprint: 16 hex digits identifying the template.
     pub fingerprint: String,
+    /// The primary error with its variable parts replaced by placeholders.
     pub template: String,
+    /// The fix written down for it (the event's notes), if any.
     pub fix: Option<String>,
+    /// Seconds it took to find and apply the fix, if recorded.
     pub resolution_time_seconds: Option<f64>,
 }
 
 /// A search result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Hit {
+    /// Ranking score, higher first: 2 and up for the same fingerprint (or a fix it shares),
+    /// up to 1 for similar words, plus small bonuses for a recorded fix, recency and
+    /// frequency.
     pub score: f64,
     /// Why it matched: "same fingerprint" or the words shared with the question.
     pub why: String,
+    /// The repository of the occurrence shown.
     pub repository: String,
+    /// The environment of the occurrence shown.
     pub environment: String,
     /// RFC 3339, UTC.
     pub time: String,
+    /// The error of the occurrence shown.
     pub error: String,
+    /// The recorded fix, trimmed; `None` when none was written down.
     pub fix: Option<String>,
+    /// Seconds it took to find and apply the fix, if recorded.
     pub resolution_time_seconds: Option<f64>,
+    /// The fingerprint of the occurrence shown.
     pub fingerprint: String,
+    /// The template of that fingerprint.
     pub template: String,
     /// Failures with this fingerprint and this fix.
     pub occurrences: usize,
@@ -41,8 +59,10 @@ pub struct Hit {
     pub repositories: usize,
 }
 
+/// How a search runs.
 #[derive(Debug, Clone, Copy)]
 pub struct SearchOptions {
+    /// The most hits returned.
     pub limit: usize,
     /// Time that "recent" is measured from, UTC microseconds.
     pub now_us: i64,
@@ -77,6 +97,8 @@ const MAX_RAW_SAMPLES: usize = 8;
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
 
+/// Past failures indexed by fingerprint and by the words of their templates and fixes,
+/// built once and searched with [`Index::search`].
 pub struct Index {
     failures: Vec<PastFailure>,
     groups: Vec<Group>,
@@ -109,6 +131,7 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
 }
 
 impl Index {
+    /// Indexes these failures.
     pub fn new(failures: Vec<PastFailure>) -> Index {
         let mut by_fingerprint: HashMap<String, usize> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
@@ -245,10 +268,12 @@ impl Index {
         }
     }
 
+    /// Past failures indexed.
     pub fn len(&self) -> usize {
         self.failures.len()
     }
 
+    /// Whether no failure is indexed.
     pub fn is_empty(&self) -> bool {
         self.failures.is_empty()
     }

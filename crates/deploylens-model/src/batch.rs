@@ -10,6 +10,7 @@ use crate::schema::{EventColumns, RejectColumns, events_schema, rejects_schema};
 /// Where a line was read from.
 #[derive(Debug, Clone, Copy)]
 pub struct Location<'a> {
+    /// Path of the file the line was read from (the `source_file` column).
     pub file: &'a str,
     /// 1-based line number.
     pub line: u64,
@@ -34,6 +35,7 @@ impl Default for EventBatchBuilder {
 }
 
 impl EventBatchBuilder {
+    /// An empty builder.
     pub fn new() -> Self {
         EventBatchBuilder {
             c: EventColumns::new(),
@@ -58,6 +60,7 @@ impl EventBatchBuilder {
         self.rows
     }
 
+    /// Whether no row was appended since the last [`finish`](Self::finish).
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }
@@ -67,6 +70,7 @@ impl EventBatchBuilder {
         self.bytes
     }
 
+    /// Appends one event as a row, with its id and where it was read from.
     pub fn append(&mut self, event: &Event<'_>, id: u128, at: Location<'_>) {
         let mut hex = [0u8; 32];
         self.c.event_id.append_value(event_id_hex(id, &mut hex));
@@ -140,14 +144,17 @@ pub struct RejectBatchBuilder {
 }
 
 impl RejectBatchBuilder {
+    /// An empty builder.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Rows appended since the last [`finish`](Self::finish).
     pub fn len(&self) -> usize {
         self.rows
     }
 
+    /// Whether no row was appended since the last [`finish`](Self::finish).
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }
@@ -169,6 +176,7 @@ impl RejectBatchBuilder {
         self.rows += 1;
     }
 
+    /// Builds the batch and resets the builder. `ingested_at_us` stamps every row.
     pub fn finish(&mut self, ingested_at_us: i64) -> Result<RecordBatch, ArrowError> {
         let columns = self.c.finish(self.rows, ingested_at_us);
         self.rows = 0;

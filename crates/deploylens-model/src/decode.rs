@@ -22,6 +22,7 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 /// Knobs of the decoder.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeOptions {
+    /// Lines longer than this many bytes are rejected as `line_too_long`.
     pub max_line_bytes: usize,
 }
 
@@ -159,6 +160,7 @@ pub const FIELDS: &[(&str, Presence)] = &[
 /// Whether a field must be present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
+    /// Must be present and not `null`.
     Required,
     /// Required in the current format, absent in legacy records (both or neither).
     Current,

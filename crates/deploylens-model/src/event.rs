@@ -9,23 +9,38 @@ use crate::types::{DeployedBy, Environment, EventType, RepositorySource, Status}
 /// when they contain no JSON escapes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event<'a> {
+    /// When it happened, in microseconds since the Unix epoch (UTC).
     pub timestamp_us: i64,
+    /// What happened.
     pub event_type: EventType,
+    /// The `repository` field, or for a legacy record the folder that holds `.chora`.
     pub repository: Cow<'a, str>,
+    /// Whether `repository` came from the record or from its folder.
     pub repository_source: RepositorySource,
+    /// Where it happened.
     pub environment: Environment,
+    /// What was deployed or acted on, as written (may be empty).
     pub version: Cow<'a, str>,
+    /// How it ended.
     pub status: Status,
+    /// How long it took, in seconds (at least 0); `None` only for legacy records.
     pub duration_seconds: Option<f64>,
+    /// Error messages; empty when absent or `null`.
     pub errors: Vec<Cow<'a, str>>,
+    /// Free text, often the fix.
     pub notes: Option<Cow<'a, str>>,
+    /// Who triggered it.
     pub deployed_by: Option<DeployedBy>,
+    /// Coordination trace id, such as `CHORA-DEPLOY-2025-001`.
     pub trace_id: Option<Cow<'a, str>>,
+    /// Services touched; empty when absent or `null`.
     pub services: Vec<Cow<'a, str>>,
     /// The `metadata` object as JSON text, exactly as written.
     pub metadata: Option<&'a str>,
     /// Unknown top-level fields as one JSON object, in the order they were written.
     pub extra: Option<String>,
+    /// Seconds it took to find and apply the fix: the top-level field, else
+    /// `metadata.resolution_time_seconds`.
     pub resolution_time_seconds: Option<f64>,
 }
 
@@ -172,6 +187,7 @@ impl Default for StoredIds {
 impl StoredIds {
     const SHARD_BITS: u32 = 6;
 
+    /// An empty set with room for about `ids` ids.
     pub fn with_capacity(ids: usize) -> Self {
         let shards = 1usize << Self::SHARD_BITS;
         let each = ids.div_ceil(shards);
@@ -186,6 +202,7 @@ impl StoredIds {
         (id >> (128 - Self::SHARD_BITS)) as usize
     }
 
+    /// Whether the id is in the set.
     pub fn contains(&self, id: &u128) -> bool {
         self.shards[Self::shard(*id)].contains(id)
     }
@@ -195,10 +212,12 @@ impl StoredIds {
         self.shards[Self::shard(id)].insert(id)
     }
 
+    /// The number of ids held.
     pub fn len(&self) -> usize {
         self.shards.iter().map(IdSet::len).sum()
     }
 
+    /// Whether no id is held.
     pub fn is_empty(&self) -> bool {
         self.shards.iter().all(IdSet::is_empty)
     }

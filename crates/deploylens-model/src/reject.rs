@@ -7,23 +7,41 @@ use std::fmt;
 /// `rejects.reason` column and the `deploylens_rejected_lines_total{reason}` metric): never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RejectReason {
+    /// `invalid_utf8`: the line is not valid UTF-8.
     InvalidUtf8,
+    /// `nul_byte`: the line contains a 0x00 byte.
     NulByte,
+    /// `line_too_long`: the line is longer than the decoder's `max_line_bytes`.
     LineTooLong,
+    /// `malformed_json`: a JSON syntax error not covered by a more specific reason.
     MalformedJson,
+    /// `truncated_line`: the JSON ends in the middle of a value.
     TruncatedLine,
+    /// `not_an_object`: valid JSON, but not an object.
     NotAnObject,
+    /// `duplicate_field`: a top-level field appears twice.
     DuplicateField,
+    /// `missing_field`: a required field is absent or empty, or only one of `repository` and
+    /// `duration_seconds` is present.
     MissingField,
+    /// `wrong_type`: a known field has the wrong JSON type, a required field is `null`, or a
+    /// number is out of range.
     WrongType,
+    /// `bad_enum`: an enum field is not one of its exact, case-sensitive values.
     BadEnum,
+    /// `bad_timestamp`: `timestamp` is not RFC 3339 with a `T` and a real UTC offset.
     BadTimestamp,
+    /// `timestamp_out_of_range`: `timestamp` is before the Unix epoch or more than a day
+    /// ahead of this machine's clock.
     TimestampOutOfRange,
+    /// `negative_duration`: a duration or resolution time is below 0.
     NegativeDuration,
+    /// `bad_trace_id`: `trace_id` does not match `(CHORA|COORD|MULTI)-(DEPLOY|COORD)-NNNN-NNN`.
     BadTraceId,
 }
 
 impl RejectReason {
+    /// Every reason, in declaration order.
     pub const ALL: &'static [RejectReason] = &[
         RejectReason::InvalidUtf8,
         RejectReason::NulByte,
@@ -41,6 +59,7 @@ impl RejectReason {
         RejectReason::BadTraceId,
     ];
 
+    /// The stable snake_case code, as stored in `rejects.reason`.
     pub fn code(self) -> &'static str {
         match self {
             RejectReason::InvalidUtf8 => "invalid_utf8",
@@ -60,6 +79,7 @@ impl RejectReason {
         }
     }
 
+    /// The reason with this code, if any.
     pub fn from_code(code: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|r| r.code() == code)
     }
@@ -74,11 +94,14 @@ impl fmt::Display for RejectReason {
 /// A line that could not become an event, with a message a person can act on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reject {
+    /// Why the line was rejected.
     pub reason: RejectReason,
+    /// What is wrong, naming the field and what to do.
     pub message: String,
 }
 
 impl Reject {
+    /// A reject with this reason and message.
     pub fn new(reason: RejectReason, message: impl Into<String>) -> Self {
         Reject {
             reason,

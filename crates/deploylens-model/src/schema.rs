@@ -34,8 +34,13 @@ fn string_list() -> DataType {
 /// A column's builder: how it is finished into an array, and how an empty one is made with
 /// room for what another one holds (so that the next batch fills it without growing).
 pub trait ColumnBuilder {
+    /// An empty builder.
     fn new_empty() -> Self;
+    /// The column of `rows` rows built so far, resetting the builder; `stamp_us` is the value
+    /// of a batch-wide column.
     fn finish_column(&mut self, rows: usize, stamp_us: i64) -> ArrayRef;
+    /// An empty builder with room for `more(n)`, where `n` is what this one holds now (rows,
+    /// and bytes for strings).
     fn sized_like(&self, more: fn(usize) -> usize) -> Self;
 }
 
@@ -119,10 +124,12 @@ macro_rules! table {
      $($name:ident : $builder:ty = $dtype:expr, $nullable:expr, $dictionary:expr;)*) => {
         $(#[$doc])*
         pub struct $builders {
-            $(pub $name: $builder,)*
+            $(#[doc = concat!("The builder of the `", stringify!($name), "` column.")]
+            pub $name: $builder,)*
         }
 
         impl $builders {
+            /// Empty builders, one per column.
             pub fn new() -> Self {
                 $builders { $($name: <$builder as ColumnBuilder>::new_empty(),)* }
             }

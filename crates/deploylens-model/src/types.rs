@@ -5,7 +5,9 @@ use std::fmt;
 /// A value that is not one of an enum's allowed spellings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseEnumError {
+    /// The schema field being parsed, such as `environment`.
     pub field: &'static str,
+    /// The spellings the field accepts.
     pub allowed: &'static [&'static str],
 }
 
@@ -21,7 +23,7 @@ macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident, $field:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $(#[doc = concat!("`", $text, "`")] $variant),+ }
 
         impl $name {
             /// Every value, in schema order.
@@ -29,6 +31,7 @@ macro_rules! string_enum {
             /// The allowed spellings, exactly as in the schema.
             pub const NAMES: &'static [&'static str] = &[$($text),+];
 
+            /// The spelling in the schema, such as `production`.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }

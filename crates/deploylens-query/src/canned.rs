@@ -14,9 +14,13 @@ include!(concat!(env!("OUT_DIR"), "/queries.rs"));
 /// A query file and its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CannedQuery {
+    /// The `name:` of the header (else the file name without `.sql`).
     pub name: String,
+    /// The `description:` of the header, continuation lines joined.
     pub description: String,
+    /// The placeholders listed by `params:` (such as `start`, `end`); empty for `none`.
     pub params: Vec<String>,
+    /// The whole file, header included.
     pub sql: &'static str,
     /// `views/<name>.sql` files define views rather than reports.
     pub is_view: bool,

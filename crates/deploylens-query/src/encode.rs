@@ -30,10 +30,15 @@ use datafusion::arrow::error::ArrowError;
 /// An output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// A text table for people.
     Table,
+    /// RFC 4180 CSV with a header row.
     Csv,
+    /// One JSON array of objects.
     Json,
+    /// One JSON object per line.
     Ndjson,
+    /// An Arrow IPC stream.
     Arrow,
 }
 

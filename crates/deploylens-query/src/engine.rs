@@ -1,6 +1,5 @@
 //! The DataFusion session over one snapshot of the store.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
@@ -15,7 +14,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 
 use deploylens_model::schema::{events_schema, rejects_schema};
-use deploylens_store::{StoreError, StoreSnapshot};
+use deploylens_store::{Location, StoreError, StoreSnapshot};
 
 use crate::canned::{CannedQuery, canned_queries};
 use crate::functions::{error_template_udf, fingerprint_udf};
@@ -31,30 +30,53 @@ pub enum QueryError {
     /// The SQL is wrong: a syntax error, an unknown table or column, a type mismatch.
     #[error("{}", short_datafusion_message(.0))]
     DataFusion(DataFusionError),
+    /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No canned report query has this name.
     #[error("no canned query named {0:?}; `deploylens report --list` shows them")]
     UnknownQuery(String),
     /// Not allowed here: a statement that changes something, a join without equal keys.
     #[error("{0}")]
     Refused(String),
+    /// Expressions or subqueries nest deeper than [`SqlLimits::max_depth`].
     #[error(
         "the query nests expressions {depth} deep; the limit is {limit}: write long chains as IN (...) lists or CASE"
     )]
-    TooDeep { depth: usize, limit: usize },
+    TooDeep {
+        /// How deep the query nests.
+        depth: usize,
+        /// The deepest nesting allowed.
+        limit: usize,
+    },
+    /// The SQL text is longer than [`SqlLimits::max_sql_bytes`].
     #[error("the query is {bytes} bytes long; the limit is {limit}")]
-    TooLong { bytes: usize, limit: usize },
+    TooLong {
+        /// Length of the SQL text, in bytes.
+        bytes: usize,
+        /// The longest allowed, in bytes.
+        limit: usize,
+    },
     /// Over a memory limit, or a value or result over its size limit.
     #[error("Resources exhausted: {0}")]
     ResourcesExhausted(String),
+    /// The query ran longer than this timeout and was stopped.
     #[error(
         "the query ran longer than {0:?} and was stopped; narrow it (WHERE timestamp > ...) or add LIMIT"
     )]
     Timeout(std::time::Duration),
+    /// Every one of this many concurrent query slots is taken.
     #[error("{0} queries are already running; retry shortly")]
     Busy(usize),
+    /// A view of `queries/views/` could not be planned.
     #[error("view {name} in queries/views failed: {source}")]
-    View { name: String, source: DataFusionError },
+    View {
+        /// The view's name.
+        name: String,
+        /// Why planning it failed.
+        source: DataFusionError,
+    },
+    /// A bug or a failed task, not the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -89,6 +111,7 @@ pub struct EngineOptions {
     /// Memory for query execution, in bytes (sorts and aggregations fail past it, without
     /// spilling to disk).
     pub memory_limit: Option<usize>,
+    /// Partitions DataFusion splits scans and operators into (default: the number of cores).
     pub target_partitions: usize,
     /// Memory for the rows of each view kept per snapshot; a view over it is computed per query.
     pub view_cache_bytes: usize,
@@ -114,14 +137,28 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the current snapshot of a data directory (no lock: readers never block the writer).
-    pub async fn open(data_dir: &Path, opts: EngineOptions) -> Result<Engine, QueryError> {
-        let snapshot = StoreSnapshot::read(data_dir)?;
+    /// Opens the newest snapshot of a store (no lock: readers never block the writers), or the
+    /// events table as of `version` (time travel).
+    pub async fn open(
+        location: &Location,
+        version: Option<u64>,
+        opts: EngineOptions,
+    ) -> Result<Engine, QueryError> {
+        if deploylens_store::legacy::needs_migration(location) {
+            return Err(QueryError::Store(StoreError::NeedsMigration(
+                location.to_string(),
+            )));
+        }
+        let snapshot = StoreSnapshot::load(location, version).await?;
         Engine::from_snapshot(snapshot, opts).await
     }
 
+    /// Opens an engine over a snapshot already read: its tables, views and functions.
     pub async fn from_snapshot(snapshot: StoreSnapshot, opts: EngineOptions) -> Result<Engine, QueryError> {
         let ctx = session(opts)?;
+        if let Some((url, store)) = &snapshot.object_store {
+            ctx.register_object_store(url, store.clone());
+        }
         let mut engine = Engine {
             ctx,
             snapshot,
@@ -138,8 +175,12 @@ impl Engine {
     /// An engine over the same snapshot with other limits. It shares the tables and the views,
     /// so a view computed by one is not computed again by the other.
     pub fn sibling(&self, opts: EngineOptions) -> Result<Engine, QueryError> {
+        let ctx = session(opts)?;
+        if let Some((url, store)) = &self.snapshot.object_store {
+            ctx.register_object_store(url, store.clone());
+        }
         let mut engine = Engine {
-            ctx: session(opts)?,
+            ctx,
             snapshot: self.snapshot.clone(),
             tables: Vec::new(),
         };
@@ -155,10 +196,12 @@ impl Engine {
         Ok(())
     }
 
+    /// The snapshot of the store this engine reads.
     pub fn snapshot(&self) -> &StoreSnapshot {
         &self.snapshot
     }
 
+    /// The DataFusion session, with the tables, views and functions registered.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
     }
@@ -199,6 +242,7 @@ impl Engine {
         Ok(self.ctx.sql_with_options(sql, read_only()).await?)
     }
 
+    /// Runs read-only SQL, as [`sql`](Self::sql), and collects every batch.
     pub async fn sql_collect(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
         Ok(self.sql(sql).await?.collect().await?)
     }
@@ -237,6 +281,7 @@ impl Engine {
         })
     }
 
+    /// Runs the canned report query of this name over a window and collects every batch.
     pub async fn canned_by_name(&self, name: &str, window: Window) -> Result<Vec<RecordBatch>, QueryError> {
         let query =
             crate::canned::canned_query(name).ok_or_else(|| QueryError::UnknownQuery(name.to_string()))?;
@@ -308,17 +353,15 @@ fn strip_comments(sql: &str) -> String {
         .join("\n")
 }
 
-async fn table(
-    files: &[std::path::PathBuf],
-    schema: SchemaRef,
-) -> Result<Arc<dyn TableProvider>, QueryError> {
+/// A table over exactly the data files of a snapshot (never a listing of the folder, which
+/// would also see files a compaction replaced, or that no commit names yet).
+async fn table(files: &[url::Url], schema: SchemaRef) -> Result<Arc<dyn TableProvider>, QueryError> {
     if files.is_empty() {
         return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
     }
     let mut urls = Vec::with_capacity(files.len());
     for f in files {
-        let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
-        urls.push(ListingTableUrl::parse(abs.to_string_lossy())?);
+        urls.push(ListingTableUrl::parse(f.as_str())?);
     }
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
@@ -382,16 +425,17 @@ fn find_unbounded_join(plan: &dyn datafusion::physical_plan::ExecutionPlan) -> O
 /// the store changed since the last call. For faces that run outside `serve` (MCP), so that an
 /// answer never comes from a snapshot that a compaction has since replaced.
 pub struct FollowingEngine {
-    data_dir: std::path::PathBuf,
+    location: Location,
     opts: EngineOptions,
     current: tokio::sync::Mutex<Arc<Engine>>,
 }
 
 impl FollowingEngine {
-    pub async fn open(data_dir: &Path, opts: EngineOptions) -> Result<Self, QueryError> {
-        let engine = Engine::open(data_dir, opts).await?;
+    /// Opens the current snapshot of a data directory, to be followed from there.
+    pub async fn open(location: &Location, opts: EngineOptions) -> Result<Self, QueryError> {
+        let engine = Engine::open(location, None, opts).await?;
         Ok(FollowingEngine {
-            data_dir: data_dir.to_path_buf(),
+            location: location.clone(),
             opts,
             current: tokio::sync::Mutex::new(Arc::new(engine)),
         })
@@ -399,7 +443,7 @@ impl FollowingEngine {
 
     /// The engine of the newest snapshot, and whether it is new since the last call.
     pub async fn get(&self) -> Result<(Arc<Engine>, bool), QueryError> {
-        let snapshot = StoreSnapshot::read(&self.data_dir)?;
+        let snapshot = StoreSnapshot::load(&self.location, None).await?;
         let mut current = self.current.lock().await;
         if current.snapshot().same_commits(&snapshot) {
             return Ok((current.clone(), false));

@@ -89,8 +89,11 @@ impl Default for SqlLimits {
 /// The rows of a query, and whether more rows were left out.
 #[derive(Debug, Clone)]
 pub struct AdhocResult {
+    /// The schema of the result.
     pub schema: SchemaRef,
+    /// The rows kept, at most [`SqlLimits::max_rows`].
     pub batches: Vec<RecordBatch>,
+    /// True when rows past [`SqlLimits::max_rows`] were left out.
     pub truncated: bool,
 }
 
@@ -124,6 +127,7 @@ impl SqlRunner {
         })
     }
 
+    /// The limits this runner applies.
     pub fn limits(&self) -> SqlLimits {
         self.limits
     }

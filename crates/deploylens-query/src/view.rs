@@ -34,6 +34,8 @@ pub struct MaterializedView {
 }
 
 impl MaterializedView {
+    /// A view named `name` over `plan` (from `sql`), keeping its rows while they take at most
+    /// `max_bytes` bytes.
     pub fn new(name: &str, plan: LogicalPlan, sql: &str, max_bytes: usize) -> Self {
         let schema = Arc::new(plan.schema().as_arrow().clone());
         MaterializedView {

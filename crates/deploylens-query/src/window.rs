@@ -5,7 +5,9 @@ use chrono::{DateTime, NaiveDate};
 /// A half-open interval `[start, end)` in UTC microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// First instant inside the window, UTC microseconds.
     pub start_us: i64,
+    /// First instant after the window, UTC microseconds.
     pub end_us: i64,
 }
 
@@ -27,6 +29,7 @@ impl Window {
         }
     }
 
+    /// The length in days (fractional), the value of `$window_days`.
     pub fn days(&self) -> f64 {
         (self.end_us - self.start_us) as f64 / 86_400e6
     }
@@ -35,16 +38,22 @@ impl Window {
 /// Why a window or a time was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
+    /// The window text does not start with a number; holds the text.
     #[error("window {0:?}: expected a number and a unit, such as 24h, 7d or 30d")]
     NotANumber(String),
+    /// The unit is not s, m, h, d or w; holds the window text and the unit.
     #[error("window {0:?}: unknown unit {1:?}; use s, m, h, d or w (e.g. 7d)")]
     UnknownUnit(String, String),
+    /// The window has length zero; holds the text.
     #[error("window {0:?} must be longer than zero")]
     NotPositive(String),
+    /// The window is longer than [`ALL_SECONDS`]; holds the text.
     #[error("window {0:?} is longer than 200 years; use `all` for the whole history")]
     TooLong(String),
+    /// The time is neither RFC 3339 nor a `YYYY-MM-DD` date; holds the text.
     #[error("{0:?} is not a time: use RFC 3339 (2025-11-15T00:00:00Z) or a date (2025-11-15)")]
     NotATime(String),
+    /// The time is before 1970 or more than a day past this machine's clock; holds the text.
     #[error("{0:?} is out of range: a time from 1970-01-01 to one day from now")]
     OutOfRange(String),
 }

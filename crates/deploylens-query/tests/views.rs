@@ -18,7 +18,14 @@ fn ingested() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let found = discover(&[testdata()], &DiscoveryOptions::default());
     assert!(!found.files.is_empty(), "testdata has event files");
-    let mut ingestor = Ingestor::open(dir.path(), IngestOptions::default()).expect("open store");
+    let mut ingestor = Ingestor::open(
+        &deploylens_store::Location::local(dir.path()).unwrap(),
+        &deploylens_store::WriterOptions {
+            collector_id: "test".into(),
+        },
+        IngestOptions::default(),
+    )
+    .expect("open store");
     let report = ingestor.ingest(&found.files, &mut |_| {}).expect("ingest");
     assert!(report.events > 0);
     dir
@@ -49,9 +56,13 @@ fn kept(p: &Arc<dyn TableProvider>) -> bool {
 #[tokio::test]
 async fn a_view_is_computed_once_and_shared_with_siblings() {
     let dir = ingested();
-    let engine = Engine::open(dir.path(), EngineOptions::default())
-        .await
-        .expect("engine");
+    let engine = Engine::open(
+        &deploylens_store::Location::local(dir.path()).unwrap(),
+        None,
+        EngineOptions::default(),
+    )
+    .await
+    .expect("engine");
     let deployments = provider(&engine, "deployments").await;
     assert!(!kept(&deployments), "nothing is computed before a query reads it");
     let first = render(&engine, VIEWS_SQL[0]).await;
@@ -68,14 +79,24 @@ async fn a_view_is_computed_once_and_shared_with_siblings() {
 #[tokio::test]
 async fn kept_rows_equal_rows_computed_per_query() {
     let dir = ingested();
-    let kept_engine = Engine::open(dir.path(), EngineOptions::default())
-        .await
-        .expect("engine");
+    let kept_engine = Engine::open(
+        &deploylens_store::Location::local(dir.path()).unwrap(),
+        None,
+        EngineOptions::default(),
+    )
+    .await
+    .expect("engine");
     let over_budget = EngineOptions {
         view_cache_bytes: 1,
         ..EngineOptions::default()
     };
-    let computed = Engine::open(dir.path(), over_budget).await.expect("engine");
+    let computed = Engine::open(
+        &deploylens_store::Location::local(dir.path()).unwrap(),
+        None,
+        over_budget,
+    )
+    .await
+    .expect("engine");
     for sql in VIEWS_SQL {
         let a = render(&kept_engine, sql).await;
         let b = render(&computed, sql).await;

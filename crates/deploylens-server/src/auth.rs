@@ -10,19 +10,23 @@ use axum::response::Response;
 use crate::api::error;
 use crate::state::AppState;
 
-/// Where the token comes from, in order: the file named by `DEPLOYLENS_TOKEN_FILE`, then
-/// `/run/secrets/deploylens_token` (a Docker secret), then `DEPLOYLENS_TOKEN`. No token: open.
 /// Why the token could not be loaded.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// The token file could not be read; holds its path and the I/O error.
     #[error("cannot read the token file {0}: {1}")]
     Unreadable(std::path::PathBuf, String),
+    /// The token file holds only whitespace; holds its path.
     #[error("the token file {0} is empty")]
     Empty(std::path::PathBuf),
+    /// `DEPLOYLENS_TOKEN` is set to an empty or blank value.
     #[error("DEPLOYLENS_TOKEN is set but empty")]
     EmptyEnv,
 }
 
+/// Loads the token. Where it comes from, in order: the file named by `DEPLOYLENS_TOKEN_FILE`,
+/// then `/run/secrets/deploylens_token` (a Docker secret), then `DEPLOYLENS_TOKEN`. No token:
+/// open.
 pub fn load_token() -> Result<Option<String>, TokenError> {
     load_token_from(
         std::env::var_os("DEPLOYLENS_TOKEN_FILE")
@@ -33,6 +37,8 @@ pub fn load_token() -> Result<Option<String>, TokenError> {
     )
 }
 
+/// [`load_token`] with its sources given: the token file if named, else the secret file if it
+/// exists, else the environment value. The token is trimmed.
 pub fn load_token_from(
     file: Option<&Path>,
     secret: &Path,

@@ -53,9 +53,13 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Limits of ad-hoc SQL and canned queries over HTTP.
     pub sql: SqlLimits,
+    /// Largest request body accepted, in bytes (default 64 KiB); larger ones get 413.
     pub max_body_bytes: usize,
+    /// Who may call what, and from where.
     pub access: Access,
+    /// Limits of the transport: connections and timeouts.
     pub http: HttpLimits,
+    /// How `/metrics` is kept current.
     pub metrics: MetricsConfig,
 }
 
@@ -80,6 +84,7 @@ pub struct MetricsConfig {
     pub refresh: Duration,
     /// At most one per-commit render in this time.
     pub min_gap: Duration,
+    /// The windows and the label-set cap of the rendered families.
     pub render: RenderOptions,
 }
 
@@ -96,6 +101,7 @@ impl Default for MetricsConfig {
 /// Who may call what, and from where.
 #[derive(Debug, Clone, Default)]
 pub struct Access {
+    /// The bearer token requests must carry; `None`: no token is required.
     pub token: Option<String>,
     /// Require the token on /healthz, /readyz and /metrics too.
     pub protect_health_and_metrics: bool,
@@ -188,8 +194,10 @@ impl Server {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The engines of the starting snapshot could not be built.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// The runtime of the SQL runner could not be started.
     #[error("cannot start the SQL runtime: {0}")]
     Runtime(#[from] std::io::Error),
 }

@@ -1,22 +1,154 @@
-//! The data directory: Parquet files that carry their own checkpoints.
+//! The store: two Delta Lake tables, `events` and `rejects`, on a local folder or on object
+//! storage, written by any number of collectors at once and read by any Delta reader.
 //!
-//! Each ingest step writes one **commit**: a folder `store/commit-<seq>/` holding
-//! `events.parquet` and `rejects.parquet`. The commit's [`Manifest`] (which source files it
-//! covers, up to which byte offset, and which older commits it replaces after a compaction) is
-//! stored in the footer of its `events.parquet`. A commit is written in a temporary folder,
-//! fsynced and renamed into place, so it appears whole or not at all: the data files are the
-//! checkpoint, and a crash at any moment leaves the last consistent state. One process writes a
-//! data directory at a time (an exclusive lock on `LOCK`); readers need no lock.
+//! - [`Location`]: where the store is (`--data-dir`: a path or a URL) and its credentials.
+//! - [`Store`]: one collector's writer: commits rows, read positions and its transaction
+//!   version exactly once ([`writer`] explains how), compacts its small files, cleans up.
+//! - [`StoreSnapshot`]: what a reader sees: the data files of both tables at one version.
+//! - [`manifest`]: the read state of a source path (its generations), which commits carry.
+//! - [`legacy`]: the folder layout of earlier versions, converted on first open.
+//!
+//! ```no_run
+//! use deploylens_store::{Location, Store, StoreSnapshot, WriterOptions};
+//! let location = Location::parse("/var/lib/deploylens")?;
+//! let store = Store::open(&location, &WriterOptions { collector_id: "ci-runner-3".into() })?;
+//! println!("{} events", store.snapshot().event_count());
+//! # Ok::<(), deploylens_store::StoreError>(())
+//! ```
 
 #![warn(missing_docs)]
 
-mod commit;
+mod delta;
+pub mod lease;
+pub mod legacy;
+mod location;
 pub mod manifest;
+mod snapshot;
+pub mod tags;
+pub mod writer;
 
-pub use commit::{CommitInfo, Store, StoreError, StoreSnapshot, read_batches, read_manifest};
+use std::path::PathBuf;
+
+pub use delta::{history, register_handlers};
+pub use location::{Location, Table};
 pub use manifest::{Generation, MAX_GENERATIONS, Manifest, SourceCheckpoint, TAIL_HASH_BYTES, tail_hash};
+pub use snapshot::{DataFile, StoreSnapshot, TableFiles};
+pub use tags::{FileTags, SourceRange};
+pub use writer::{CommitBatch, CommitInfo, Repair, Store, Want, WriterOptions};
 
 /// The environment variable that names the data directory when `--data-dir` is not given.
 pub const DATA_DIR_ENV: &str = "DEPLOYLENS_DATA_DIR";
 /// The data directory used when neither the flag nor the environment variable is set.
 pub const DEFAULT_DATA_DIR: &str = "./deploylens-data";
+
+/// Errors a person can act on: each names what it was doing and where.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another live collector holds this collector id's lease.
+    #[error(
+        "another deploylens collector with id {collector:?} is writing to {location} ({holder}); stop it, or give this one another --collector-id"
+    )]
+    Locked {
+        collector: String,
+        holder: String,
+        location: String,
+    },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{action} the Delta table: {source}")]
+    Delta {
+        action: &'static str,
+        source: deltalake::DeltaTableError,
+    },
+    /// A commit lost to other writers more often than it retries.
+    #[error("committing to the Delta table: {0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Object(String),
+    #[error("encoding Parquet: {0}")]
+    Encode(String),
+    /// A data file that cannot be read as it was written.
+    #[error("data file {file} is damaged: {reason}")]
+    Damaged { file: String, reason: String },
+    #[error("the store location: {0}")]
+    Location(String),
+    /// Another collector wrote with this collector's id.
+    #[error(
+        "another collector committed as {collector:?} (transaction version {found}, this one expected {expected}); two collectors must not share an id"
+    )]
+    Fenced {
+        collector: String,
+        expected: i64,
+        found: i64,
+    },
+    #[error("old commit manifest {path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+    #[error(
+        "the data directory {0} holds a store in the format of earlier versions: run `deploylens store migrate` (or any `ingest` or `serve`) to convert it"
+    )]
+    NeedsMigration(String),
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+impl StoreError {
+    /// Wraps a deltalake error with what was being done.
+    pub fn delta(action: &'static str) -> impl FnOnce(deltalake::DeltaTableError) -> StoreError {
+        move |source| StoreError::Delta { action, source }
+    }
+}
+
+/// Runs the store's async work from synchronous code (the collector's threads), on a runtime
+/// of its own; from inside another runtime it runs on a scoped thread, so that it never blocks
+/// that runtime's own workers in a nested `block_on`.
+pub struct Blocking {
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Blocking {
+    fn drop(&mut self) {
+        // Dropped inside async code (a CLI command) a runtime may not wait for its threads.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Blocking {
+    /// A runtime with two workers for object-store I/O.
+    pub fn new() -> Result<Blocking, StoreError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("deploylens-store")
+            .enable_all()
+            .build()
+            .map_err(|source| StoreError::Io {
+                action: "starting the store's runtime for",
+                path: PathBuf::from("."),
+                source,
+            })?;
+        Ok(Blocking { rt: Some(rt) })
+    }
+
+    /// Runs `f` to completion.
+    pub fn run<F: std::future::Future + Send>(&self, f: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        let Some(rt) = &self.rt else {
+            unreachable!("the runtime is taken only when dropped")
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| match s.spawn(|| rt.block_on(f)).join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+        } else {
+            rt.block_on(f)
+        }
+    }
+}

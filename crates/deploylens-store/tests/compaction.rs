@@ -1,10 +1,33 @@
 //! The compaction policy keeps the number of Parquet files bounded under a trickle of live
-//! appends: twenty-four hours of one append a minute in each of 50 files, committed once a
-//! minute, simulated quickly.
+//! appends: six hours of one append a minute in each of 50 files, committed once a minute,
+//! simulated quickly; and compactions never bring rows back or lose a read position.
 
 use deploylens_model::batch::{EventBatchBuilder, Location};
 use deploylens_model::{LineOrigin, decode_line};
-use deploylens_store::{Generation, SourceCheckpoint, Store, StoreSnapshot};
+use deploylens_store::{
+    CommitBatch, Generation, Location as StoreLocation, SourceCheckpoint, Store, StoreSnapshot, WriterOptions,
+};
+
+fn open(dir: &std::path::Path) -> Store {
+    let writer = WriterOptions {
+        collector_id: "test".into(),
+    };
+    Store::open(&StoreLocation::local(dir).unwrap(), &writer).unwrap()
+}
+
+fn snapshot(dir: &std::path::Path) -> StoreSnapshot {
+    StoreSnapshot::read(&StoreLocation::local(dir).unwrap()).unwrap()
+}
+
+fn commit(store: &mut Store, minute: u32, files: u32, sources: Vec<SourceCheckpoint>) {
+    store
+        .commit(CommitBatch {
+            events: vec![minute_batch(minute, files)],
+            sources,
+            ..CommitBatch::default()
+        })
+        .unwrap();
+}
 
 fn minute_batch(minute: u32, files: u32) -> arrow::array::RecordBatch {
     let mut b = EventBatchBuilder::new();
@@ -55,79 +78,82 @@ fn checkpoint(file: u32, minute: u32) -> SourceCheckpoint {
 }
 
 #[test]
-fn a_day_of_trickling_appends_leaves_a_bounded_number_of_files() {
+fn hours_of_trickling_appends_leave_a_bounded_number_of_files() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = open(dir.path());
     let (small_rows, max_small) = (50_000, 16);
-    let mut most_dirs = 0;
-    for minute in 0..24 * 60 {
+    let minutes = 6 * 60;
+    let mut most_files = 0;
+    for minute in 0..minutes {
         let sources = (0..50).map(|f| checkpoint(f, minute)).collect();
-        store
-            .commit(&[minute_batch(minute, 50)], &[], sources, 0, vec![])
-            .unwrap();
+        commit(&mut store, minute, 50, sources);
         store.compact(small_rows, max_small).unwrap();
-        store.collect_garbage(std::time::Duration::ZERO).unwrap();
-        let dirs = std::fs::read_dir(dir.path().join("store")).unwrap().count();
-        most_dirs = most_dirs.max(dirs);
+        if minute % 30 == 29 {
+            store.collect_garbage(std::time::Duration::ZERO).unwrap();
+        }
+        most_files = most_files.max(store.snapshot().events.files.len());
     }
-    // Bound: the small commits (at most max_small + 1) plus one per 50,000 events.
-    let events = 24 * 60 * 50;
+    // Bound: the small files (at most max_small + 1) plus one per 50,000 events.
+    let events = minutes as usize * 50;
     let bound = max_small + 1 + events / small_rows as usize;
     assert!(
-        most_dirs <= bound,
-        "{most_dirs} commit folders at the worst moment, bound {bound}"
+        most_files <= bound,
+        "{most_files} files at the worst moment, bound {bound}"
     );
+    // Replaced files are deleted from the folder, not only from the log.
+    store.collect_garbage(std::time::Duration::ZERO).unwrap();
+    let on_disk = std::fs::read_dir(dir.path().join("events"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+        .count();
+    assert_eq!(on_disk, store.snapshot().events.files.len());
 
     // Nothing lost or doubled, and every source's newest position survived the merges.
     drop(store);
-    let snap = StoreSnapshot::read(dir.path()).unwrap();
+    let snap = snapshot(dir.path());
     assert_eq!(snap.event_count(), events as u64);
-    let store = Store::open(dir.path()).unwrap();
-    let ids = store.event_ids().unwrap();
-    assert_eq!(ids.len(), events);
-    let cps = snap.checkpoints();
+    let store = open(dir.path());
+    assert_eq!(store.event_ids().unwrap().len(), events);
+    let cps = store.checkpoints();
     assert_eq!(cps.len(), 50);
     assert!(
         cps.values()
-            .all(|c| c.newest().is_some_and(|g| g.line == 24 * 60))
+            .all(|c| c.newest().is_some_and(|g| g.line == minutes as u64))
     );
 }
 
 #[test]
 fn a_chain_of_compactions_never_brings_old_rows_back_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = open(dir.path());
     let mut minute = 0;
     for _ in 0..3 {
-        // Three small commits, merged (max 2 small ones): a chain C4 <- C1..C3, then C8 <- C4..C7.
+        // Three small commits, merged (max 2 small ones): a chain of merges of merges.
         for _ in 0..3 {
-            store
-                .commit(
-                    &[minute_batch(minute, 5)],
-                    &[],
-                    vec![checkpoint(0, minute)],
-                    0,
-                    vec![],
-                )
-                .unwrap();
+            commit(&mut store, minute, 5, vec![checkpoint(0, minute)]);
             minute += 1;
         }
         store.compact(1_000_000, 2).unwrap();
-        // No garbage collection: replaced folders stay, as after a crash or an idle server.
+        // No cleanup: replaced files stay on disk, as after a crash or an idle server.
     }
     drop(store);
     let want = minute as u64 * 5;
     for _ in 0..3 {
-        let store = Store::open(dir.path()).unwrap();
+        let store = open(dir.path());
         assert_eq!(store.snapshot().event_count(), want);
         assert_eq!(store.event_ids().unwrap().len() as u64, want);
+        assert_eq!(
+            store.checkpoints()["/eco/repo-0/.chora/memory/events/deployment.jsonl"]
+                .newest()
+                .map(|g| g.line),
+            Some(minute as u64)
+        );
         drop(store);
-        let snap = StoreSnapshot::read(dir.path()).unwrap();
-        assert_eq!(snap.event_count(), want, "rows came back after a restart");
-        assert!(
-            snap.replaced.is_empty(),
-            "replaced commits left on disk: {:?}",
-            snap.replaced
+        assert_eq!(
+            snapshot(dir.path()).event_count(),
+            want,
+            "rows came back after a restart"
         );
     }
 }

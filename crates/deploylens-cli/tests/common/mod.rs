@@ -241,3 +241,15 @@ pub fn metric_value(text: &str, name: &str) -> Option<f64> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
 }
+
+/// Commits in a store's events table (its log entries after the one that created it).
+pub fn delta_commits(data: &Path) -> usize {
+    std::fs::read_dir(data.join("events/_delta_log"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+                .saturating_sub(1)
+        })
+        .unwrap_or(0)
+}

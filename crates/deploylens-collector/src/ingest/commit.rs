@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use arrow::array::RecordBatch;
 use deploylens_model::batch::{EventBatchBuilder, RejectBatchBuilder};
 use deploylens_model::{IdSet, StoredIds};
-use deploylens_store::{SourceCheckpoint, Store, StoreError};
+use deploylens_store::{CommitBatch, Repair, SourceCheckpoint, SourceRange, Store, StoreError};
 
 /// What has been read but not committed yet: the rows, and the positions they reach.
 pub(crate) struct Pending {
@@ -20,6 +20,10 @@ pub(crate) struct Pending {
     pub(crate) rejects: RejectBatchBuilder,
     /// The new read state of each path read since the last commit.
     pub(crate) sources: BTreeMap<String, SourceCheckpoint>,
+    /// The byte ranges the buffered rows came from.
+    pub(crate) ranges: Vec<SourceRange>,
+    /// Repairs these rows complete.
+    pub(crate) repaired: Vec<Repair>,
     pub(crate) duplicates: u64,
     /// Ids of the buffered events.
     pub(crate) ids: IdSet,
@@ -31,13 +35,18 @@ impl Pending {
             events: Default::default(),
             rejects: RejectBatchBuilder::new(),
             sources: BTreeMap::new(),
+            ranges: Vec::new(),
+            repaired: Vec::new(),
             duplicates: 0,
             ids: id_set(commit_rows),
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.sources.is_empty() && self.events.iter().all(|b| b.is_empty()) && self.rejects.is_empty()
+        self.sources.is_empty()
+            && self.repaired.is_empty()
+            && self.events.iter().all(|b| b.is_empty())
+            && self.rejects.is_empty()
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -78,7 +87,7 @@ pub(crate) struct Committer {
 impl Committer {
     pub(crate) fn new(store: Store, commit_rows: usize) -> Result<Self, StoreError> {
         let ids = store.event_ids()?;
-        let checkpoints = store.snapshot().checkpoints();
+        let checkpoints = store.checkpoints();
         Ok(Committer {
             store: Some(store),
             ids,
@@ -123,7 +132,7 @@ impl Committer {
     fn root(&self) -> std::path::PathBuf {
         self.store
             .as_ref()
-            .map(|s| s.root().to_path_buf())
+            .map(|s| s.root().to_string().into())
             .unwrap_or_default()
     }
 
@@ -149,6 +158,8 @@ impl Committer {
             events: rows.events,
             rejects: rows.rejects,
             sources: sources.values().cloned().collect(),
+            ranges: rows.ranges,
+            repaired: rows.repaired,
             duplicates: rows.duplicates,
         };
         // A thread that cannot start gives the store back: nothing is lost.
@@ -207,6 +218,8 @@ struct CommitJob {
     events: [EventBatchBuilder; 2],
     rejects: RejectBatchBuilder,
     sources: Vec<SourceCheckpoint>,
+    ranges: Vec<SourceRange>,
+    repaired: Vec<Repair>,
     duplicates: u64,
 }
 
@@ -218,7 +231,7 @@ impl CommitJob {
         let result = result.unwrap_or_else(|_| {
             Err(StoreError::Io {
                 action: "committing to (the commit thread panicked)",
-                path: self.store.root().to_path_buf(),
+                path: self.store.root().to_string().into(),
                 source: std::io::Error::other("panic"),
             })
         });
@@ -238,13 +251,18 @@ impl CommitJob {
         } else {
             vec![self.rejects.finish(now)?]
         };
-        let sources = std::mem::take(&mut self.sources);
-        let info = self
-            .store
-            .commit(&events, &rejects, sources, self.duplicates, vec![])?;
+        let info = self.store.commit(CommitBatch {
+            events,
+            rejects,
+            sources: std::mem::take(&mut self.sources),
+            ranges: std::mem::take(&mut self.ranges),
+            duplicates: self.duplicates,
+            repaired: std::mem::take(&mut self.repaired),
+        })?;
         tracing::debug!(
-            seq = info.manifest.seq,
-            events = info.manifest.events,
+            txn = info.txn,
+            events = info.events,
+            rejects = info.rejects,
             "committed"
         );
         Ok(())

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use deploylens_model::{DecodeOptions, RejectReason};
-use deploylens_store::{Store, StoreError};
+use deploylens_store::{Location, Repair, Store, StoreError, Want, WriterOptions};
 
 use crate::discover::SourceFile;
 use crate::read::{Plan, ReadError, ReadTask, plan, read_lines};
@@ -108,13 +108,64 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// Opens the data directory for writing (taking its lock) and loads what is stored.
-    pub fn open(data_dir: &Path, opts: IngestOptions) -> Result<Ingestor, StoreError> {
-        let store = Store::open(data_dir)?;
-        Ok(Ingestor {
+    /// Opens the store for writing as one collector (taking its lease), loads what it stored
+    /// before, and first of all reads again what a repair needs (a damaged file, a commit whose
+    /// rejects never landed).
+    pub fn open(
+        location: &Location,
+        writer: &WriterOptions,
+        opts: IngestOptions,
+    ) -> Result<Ingestor, StoreError> {
+        let store = Store::open(location, writer)?;
+        let mut ingestor = Ingestor {
             committer: Committer::new(store, opts.commit_rows)?,
             opts,
-        })
+        };
+        ingestor.repair()?;
+        Ok(ingestor)
+    }
+
+    /// Reads again the ranges of every pending repair and commits what they hold, with the
+    /// removal of the damaged files they replace. Ranges whose bytes are gone are reported.
+    fn repair(&mut self) -> Result<IngestReport, StoreError> {
+        let repairs: Vec<Repair> = self.store().repairs().to_vec();
+        let mut run = Run::new(self.opts);
+        for repair in repairs {
+            let mut lost = 0u64;
+            for range in &repair.ranges {
+                let path = Path::new(&range.path);
+                let Some(task) = crate::read::locate(path, &range.generation, range.start, range.start_line)
+                else {
+                    lost += range.end - range.start;
+                    continue;
+                };
+                let file = SourceFile {
+                    path: path.to_path_buf(),
+                    repository: crate::discover::repository_of(path),
+                };
+                let mut plan = Plan::for_repair();
+                self.read_task_as(
+                    &mut run,
+                    &range.path,
+                    &file,
+                    &mut plan,
+                    &task,
+                    repair.want,
+                    &mut |_| {},
+                )?;
+            }
+            if lost > 0 {
+                tracing::error!(
+                    "{}: {lost} bytes of its lines are no longer in any source file; they cannot be stored again",
+                    repair.why
+                );
+            }
+            tracing::warn!("repaired: {}", repair.why);
+            run.pending.repaired.push(repair);
+            run.commit(&mut self.committer)?;
+            run.land(&mut self.committer)?;
+        }
+        Ok(run.report)
     }
 
     /// The store. Between ingests no commit is in flight, so it is always there.
@@ -183,6 +234,23 @@ impl Ingestor {
         task: &ReadTask,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(), StoreError> {
+        self.read_task_as(run, key, file, plan, task, Want::Both, progress)
+    }
+
+    /// Reads one task into the pending commit. With `want` other than [`Want::Both`] it is a
+    /// repair: only that kind of row is kept, and no read position moves.
+    #[allow(clippy::too_many_arguments)]
+    fn read_task_as(
+        &mut self,
+        run: &mut Run,
+        key: &str,
+        file: &SourceFile,
+        plan: &mut Plan,
+        task: &ReadTask,
+        want: Want,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(), StoreError> {
+        let repairing = task.end_offset.is_some();
         tracing::debug!(path = %task.open.display(), offset = task.start_offset, why = task.why, "reading");
         let source_file = task.open.to_string_lossy().into_owned();
         let mut sink = Sink {
@@ -193,10 +261,16 @@ impl Ingestor {
             slot: task.slot,
             file: &source_file,
             repository: &file.repository,
+            range_from: (task.start_offset, task.start_line),
+            want,
+            stage: !repairing,
             error: None,
         };
         let result = read_lines(task, self.opts.decode.max_line_bytes, &mut sink);
         sink.flush();
+        if let Ok(end) = &result {
+            sink.close_range(&end.progress.generation);
+        }
         if let Some(SinkError::Commit(e)) = sink.error.take() {
             return Err(e);
         }
@@ -232,6 +306,9 @@ impl Ingestor {
         }
         if end.pending_bytes > 0 {
             run.report.pending.push((source_file, end.pending_bytes));
+        }
+        if repairing {
+            return Ok(());
         }
         let mut generation = end.progress.generation;
         generation.unfinished = task.rotated && end.pending_bytes > 0;

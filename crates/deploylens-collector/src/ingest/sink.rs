@@ -3,7 +3,7 @@
 
 use deploylens_model::batch::{EventBatchBuilder, Location};
 use deploylens_model::{Reject, RejectReason};
-use deploylens_store::{SourceCheckpoint, StoreError};
+use deploylens_store::{Generation, SourceCheckpoint, SourceRange, StoreError, Want};
 
 use super::commit::{Committer, Pending};
 use super::lines::{LineBatch, side_by_side};
@@ -82,12 +82,37 @@ pub(crate) struct Sink<'a> {
     /// The file being read, as the rows name it.
     pub(crate) file: &'a str,
     pub(crate) repository: &'a str,
+    /// Where the lines not yet in a commit's ranges begin: (offset, line before it).
+    pub(crate) range_from: (u64, u64),
+    /// Which rows to keep: both, or one kind when lines are read again for a repair.
+    pub(crate) want: Want,
+    /// Whether commit points record read positions (not when lines are read again).
+    pub(crate) stage: bool,
     /// The reason the reader was stopped.
     pub(crate) error: Option<SinkError>,
 }
 
 impl Sink<'_> {
+    /// Records that the lines from `range_from` to `generation`'s offset go into the pending
+    /// commit.
+    pub(crate) fn close_range(&mut self, generation: &Generation) {
+        let (start, start_line) = self.range_from;
+        if generation.offset > start {
+            self.run.pending.ranges.push(SourceRange {
+                path: self.key.to_string(),
+                generation: generation.clone(),
+                start,
+                end: generation.offset,
+                start_line,
+            });
+        }
+        self.range_from = (generation.offset, generation.line);
+    }
+
     fn reject(&mut self, reject: &Reject, raw: &[u8], raw_len: u64, at: Location<'_>) {
+        if self.want == Want::Events {
+            return;
+        }
         *self.run.report.rejects.entry(reject.reason).or_default() += 1;
         self.run
             .pending
@@ -107,6 +132,7 @@ impl Sink<'_> {
         let mut keep = vec![false; decoded.len()];
         for (i, (l, outcome)) in lines.lines.iter().zip(&decoded).enumerate() {
             match outcome {
+                Ok(Some(_)) if self.want == Want::Rejects => {}
                 Ok(Some((_, id))) => {
                     if !self.committer.knows(id) && self.run.pending.ids.insert(*id) {
                         keep[i] = true;
@@ -180,8 +206,11 @@ impl LineSink for Sink<'_> {
     fn checkpoint(&mut self, at: ReadProgress) -> Result<(), SinkStop> {
         // The position covers every line before it: they go into this commit.
         self.flush();
-        self.plan.generations[self.slot] = Some(at.generation);
-        self.run.stage(self.committer, self.key, self.plan);
+        self.close_range(&at.generation);
+        if self.stage {
+            self.plan.generations[self.slot] = Some(at.generation);
+            self.run.stage(self.committer, self.key, self.plan);
+        }
         if let Err(e) = self.run.commit(self.committer) {
             self.error = Some(e.into());
             return Err(SinkStop);
