@@ -1,24 +1,36 @@
 #!/usr/bin/env python3
-"""Checks deploy/docker-compose.yml and the files it uses, without Docker.
+"""Checks the compose files of deploy/ and the files they use, without Docker.
+
+The files: deploy/docker-compose.yml (one deploylens, Prometheus, Grafana) and
+deploy/docker-compose.fleet.yml (collectors and a query node sharing one store on an
+S3-compatible object store, Prometheus). For each:
 
 1. The compose file, after variable interpolation, is valid against the Compose Specification
    JSON schema (deploy/compose-spec.json); no key is repeated.
 2. Every host path it builds from or mounts exists (paths are relative to deploy/); named
    volumes, secrets and configs are declared. A secret file that is created on each host (and
    never committed) may be missing: it is reported as a note, and its folder must exist.
-3. The deploylens service agrees with the Dockerfile: the same health check (command and
-   timings), one port in --listen, the health check and the published port; the Dockerfile's
-   COPY sources exist and .dockerignore does not exclude them.
-4. deploy/prometheus/prometheus.yml scrapes the deploylens service at that port as job
-   `deploylens`, its rule files and credentials file are mounted in the prometheus service, and
-   `promtool check config` accepts it (skipped when promtool is not installed).
-5. deploy/grafana/datasources.yml points at compose services, sends the token only to the
-   hosts of allowedHosts, reads it from a secret mounted in the grafana service, and its
-   plugins are installed; the provisioned dashboard folder holds the dashboard, whose default
-   datasources are provisioned.
+3. Every deploylens service (built from the Dockerfile) agrees with it: the same health check
+   (command and timings), one port in --listen, the health check and the published port; the
+   Dockerfile's COPY sources exist and .dockerignore does not exclude them.
+4. The deploylens services of one store: every collector has its own explicit
+   --collector-id (a container's host name changes when it is recreated); a query node
+   (--read-only) has no roots; an s3:// store's AWS_ENDPOINT_URL names a compose service and
+   its credentials reach the service (a variable, a _FILE variable or a mounted secret).
+5. The Prometheus configuration mounted at /etc/prometheus/prometheus.yml scrapes the
+   deploylens service that serves the store (the query node, if there is one) as job
+   `deploylens`; every target names a compose service at its --listen port; its rule files and
+   credentials file are mounted in the prometheus service, and `promtool check config` accepts
+   it (skipped when promtool is not installed).
+6. Where the file has a grafana service (docker-compose.yml must): deploy/grafana/datasources.yml
+   points at compose services, sends the token only to the hosts of allowedHosts, reads it from
+   a secret mounted in the grafana service, and its plugins are installed; the provisioned
+   dashboard folder holds the dashboard, whose default datasources are provisioned.
 
 Usage:
-    python3 deploy/check-compose.py          # prints OK and exits 0 when everything holds
+    python3 deploy/check-compose.py          # checks both files; prints OK and exits 0 when
+                                             # everything holds
+    python3 deploy/check-compose.py --file deploy/docker-compose.fleet.yml   # one file
     python3 deploy/check-compose.py --env    # interpolate from the environment and deploy/.env,
                                              # as docker compose does (default: ${VAR:-default}
                                              # takes its default, the same on every machine)
@@ -55,7 +67,9 @@ import yaml
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SCHEMA = HERE / "compose-spec.json"
-# The compose file and its folder, against which its relative paths resolve (--file changes them).
+# The compose files checked by default, and whether each must have a grafana service.
+FILES = {HERE / "docker-compose.yml": True, HERE / "docker-compose.fleet.yml": False}
+# The compose file being checked and its folder, against which its relative paths resolve.
 COMPOSE = HERE / "docker-compose.yml"
 DEPLOY = HERE
 SCHEMA_SHA256 = "46b7d35f19dd93a05f8fea530291bf84d881c1791ec167ecf0e6fb94e639d496"
@@ -294,13 +308,27 @@ def duration(text) -> float | None:
     return total
 
 
-def check_dockerfile(doc: dict) -> int | None:
-    """Compares the service built from the Dockerfile with it; returns the service's port."""
-    built = [(n, s) for n, s in doc["services"].items() if isinstance(s.get("build"), (dict, str))]
+def built_services(doc: dict) -> list[tuple[str, dict]]:
+    """The deploylens services: those built from the Dockerfile."""
+    return [(n, s) for n, s in doc["services"].items() if isinstance(s.get("build"), (dict, str))]
+
+
+def check_dockerfile(doc: dict) -> dict[str, int]:
+    """Compares every service built from the Dockerfile with it; returns their --listen ports."""
+    built = built_services(doc)
     if not built:
         problem("no service is built from the Dockerfile")
-        return None
-    name, service = built[0]
+        return {}
+    ports = {}
+    for name, service in built:
+        port = check_built_service(name, service)
+        if port is not None:
+            ports[name] = port
+    return ports
+
+
+def check_built_service(name: str, service: dict) -> int | None:
+    """Compares one service built from the Dockerfile with it; returns the service's port."""
     build = service["build"] if isinstance(service["build"], dict) else {"context": service["build"]}
     context = host(build.get("context", "."))
     dockerfile = context / build.get("dockerfile", "Dockerfile")
@@ -360,8 +388,7 @@ def check_dockerfile(doc: dict) -> int | None:
             problem(f"services.{name}.healthcheck.{key}: {compose_value} here, {image_value} in the Dockerfile")
 
     # One port: --listen, the health check, EXPOSE and the published port.
-    command = service.get("command") or next(
-        (json.loads(rest) for keyword, rest in instructions if keyword == "CMD"), [])
+    command = service_command(service, instructions)
     listen = command[command.index("--listen") + 1] if "--listen" in command else "127.0.0.1:9464"
     port = int(listen.rsplit(":", 1)[1])
     checked = re.search(r"/dev/tcp/[^/]+/(\d+)", " ".join(image_test))
@@ -379,6 +406,107 @@ def check_dockerfile(doc: dict) -> int | None:
     return port
 
 
+def service_command(service: dict, instructions: list[tuple[str, str]] | None = None) -> list[str]:
+    """The arguments of deploylens in a service: its command, else the Dockerfile's CMD."""
+    command = service.get("command")
+    if isinstance(command, str):
+        command = command.split()
+    if command:
+        return [str(c) for c in command]
+    if instructions is None:
+        build = service.get("build")
+        context = host(build if isinstance(build, str) else (build or {}).get("context", "."))
+        dockerfile = context / ((build or {}).get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile")
+        instructions = dockerfile_instructions(dockerfile) if dockerfile.is_file() else []
+    return next((json.loads(rest) for keyword, rest in instructions if keyword == "CMD"), [])
+
+
+def service_environment(service: dict) -> dict[str, str]:
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) if "=" in item else (item, "") for item in environment)
+    return {str(k): "" if v is None else str(v) for k, v in environment.items()}
+
+
+def option(command: list[str], flag: str) -> str | None:
+    """The value of `--flag VALUE` or `--flag=VALUE`."""
+    for i, arg in enumerate(command):
+        if arg == flag and i + 1 < len(command):
+            return command[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+# Flags of `serve` that take a value, to tell its ROOT arguments apart.
+VALUE_FLAGS = {"--data-dir", "--config", "--listen", "--pattern", "--max-line-bytes", "--collector-id",
+               "--follow-interval", "--poll-interval", "--rescan-interval", "--compact-small-rows",
+               "--compact-max-small", "--metrics-refresh", "--metrics-windows", "--sql-timeout",
+               "--sql-max-rows", "--sql-max-concurrent", "--sql-memory-mib", "--max-body-bytes",
+               "--allowed-hosts", "--allowed-origins", "--max-connections", "--header-timeout",
+               "--request-timeout", "--metrics-max-label-sets"}
+
+
+def serve_roots(command: list[str]) -> list[str]:
+    roots, args = [], command[1:] if command[:1] == ["serve"] else []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in VALUE_FLAGS:
+            i += 2
+            continue
+        if not arg.startswith("-"):
+            roots.append(arg)
+        i += 1
+    return roots
+
+
+def is_read_only(service: dict) -> bool:
+    command = service_command(service)
+    env = service_environment(service)
+    return "--read-only" in command or env.get("DEPLOYLENS_READ_ONLY") == "true"
+
+
+def check_store(doc: dict) -> None:
+    """The deploylens services that share a store: distinct collector ids, reachable storage."""
+    collectors: dict[tuple[str, str], str] = {}
+    for name, service in built_services(doc):
+        command = service_command(service)
+        if command[:1] != ["serve"]:
+            continue
+        env = service_environment(service)
+        where = f"services.{name}"
+        data_dir = option(command, "--data-dir") or env.get("DEPLOYLENS_DATA_DIR") or "/data"
+        if is_read_only(service):
+            if serve_roots(command) or env.get("DEPLOYLENS_ROOTS"):
+                problem(f"{where}: a query node (--read-only) takes no roots")
+        else:
+            collector = option(command, "--collector-id") or env.get("DEPLOYLENS_COLLECTOR_ID")
+            if not collector:
+                problem(f"{where}: no --collector-id (or DEPLOYLENS_COLLECTOR_ID): the default, the "
+                        "container's host name, changes when the container is recreated, and a new id "
+                        "reads every file again")
+            elif (data_dir, collector) in collectors:
+                problem(f"{where}: collector id {collector!r} is also the id of "
+                        f"services.{collectors[(data_dir, collector)]} on the store {data_dir}")
+            else:
+                collectors[(data_dir, collector)] = name
+        if data_dir.startswith("s3://"):
+            endpoint = env.get("AWS_ENDPOINT_URL", "")
+            m = re.match(r"https?://([^/:]+)", endpoint)
+            if m and m.group(1) not in doc["services"]:
+                problem(f"{where}: AWS_ENDPOINT_URL {endpoint} does not name a compose service")
+            if endpoint.startswith("http://") and env.get("AWS_ALLOW_HTTP") != "true":
+                problem(f"{where}: AWS_ENDPOINT_URL {endpoint} is plain HTTP without AWS_ALLOW_HTTP=true")
+            mounts = service_mounts(doc, name)
+            for setting in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                secret, _ = to_host(mounts, f"/run/secrets/{setting.lower()}")
+                file = env.get(f"{setting}_FILE")
+                if not (setting in env or secret is not None or (file and to_host(mounts, file)[0] is not None)):
+                    problem(f"{where}: {setting} is neither set, nor in a mounted file "
+                            f"({setting}_FILE or /run/secrets/{setting.lower()})")
+
+
 # ---- Prometheus -----------------------------------------------------------------------------
 
 
@@ -389,7 +517,7 @@ def service_by_image(doc: dict, prefix: str) -> str | None:
     return None
 
 
-def check_prometheus(doc: dict, deploylens: str | None, port: int | None) -> None:
+def check_prometheus(doc: dict, deploylens: str | None, ports: dict[str, int]) -> None:
     name = service_by_image(doc, "prom/prometheus")
     if name is None:
         problem("no prometheus service (image prom/prometheus)")
@@ -407,8 +535,17 @@ def check_prometheus(doc: dict, deploylens: str | None, port: int | None) -> Non
         problem(f"{rel(config_path)}: no scrape job named deploylens (the rules and the dashboard look for it)")
     else:
         targets = [t for sc in job.get("static_configs", []) for t in sc.get("targets", [])]
+        port = ports.get(deploylens) if deploylens else None
         if deploylens and port and f"{deploylens}:{port}" not in targets:
             problem(f"{rel(config_path)}: job deploylens scrapes {targets}, not {deploylens}:{port}")
+    for sc_job in config.get("scrape_configs", []):
+        for target in (t for sc in sc_job.get("static_configs", []) for t in sc.get("targets", [])):
+            target_host, _, target_port = str(target).rpartition(":")
+            if target_host not in doc["services"]:
+                problem(f"{rel(config_path)}: job {sc_job.get('job_name')} scrapes {target}, not a compose service")
+            elif target_host in ports and target_port != str(ports[target_host]):
+                problem(f"{rel(config_path)}: job {sc_job.get('job_name')} scrapes {target}, "
+                        f"but {target_host} listens on port {ports[target_host]}")
     # Every file Prometheus reads must be mounted; map them to the host for promtool.
     mapping = {}
     for rule_file in config.get("rule_files", []):
@@ -529,52 +666,72 @@ def check_grafana(doc: dict) -> None:
 # ---- main -----------------------------------------------------------------------------------
 
 
-def main() -> int:
+def check_file(compose: Path, need_grafana: bool, env: dict[str, str], schema: dict) -> str | None:
+    """Checks one compose file; returns its summary line, or None when it does not parse."""
     global COMPOSE, DEPLOY
+    COMPOSE = compose
+    DEPLOY = compose.parent
+    try:
+        raw = load_yaml(COMPOSE)
+    except (OSError, yaml.YAMLError) as e:
+        problem(f"{rel(COMPOSE)}: {e}")
+        return None
+    doc = interpolate_tree(raw, env)
+
+    # The schema says draft-07 (with a $schema URL that jsonschema does not recognise).
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    for error in errors:
+        path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        problem(f"{rel(COMPOSE)}: {path}: {error.message}")
+    if errors:
+        return None
+    check_host_paths(doc)
+    ports = check_dockerfile(doc)
+    check_store(doc)
+    built = [n for n, _ in built_services(doc)]
+    # The service whose /metrics job `deploylens` scrapes: the query node, else the first one.
+    served = next((n for n in built if is_read_only(doc["services"][n])), built[0] if built else None)
+    check_prometheus(doc, served, ports)
+    checked = "mounts, Dockerfile, collectors and Prometheus files agree"
+    if need_grafana or service_by_image(doc, "grafana/grafana"):
+        check_grafana(doc)
+        checked = "mounts, Dockerfile, collectors, Prometheus and Grafana files agree"
+    services = ", ".join(doc["services"])
+    return f"{rel(COMPOSE)}: valid against the Compose Specification schema; services {services}; {checked}"
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", action="store_true",
                         help="interpolate from the environment and deploy/.env instead of the defaults")
-    parser.add_argument("--file", type=Path, default=COMPOSE, help="the compose file (default: %(default)s)")
+    parser.add_argument("--file", type=Path, action="append",
+                        help="a compose file to check (repeatable; default: " +
+                             ", ".join(rel(f) for f in FILES) + ")")
     args = parser.parse_args()
-    COMPOSE = args.file.resolve()
-    DEPLOY = COMPOSE.parent
-    env = {**read_env_file(DEPLOY / ".env"), **os.environ} if args.env else {}
+    files = [(f.resolve(), FILES.get(f.resolve(), False)) for f in args.file] if args.file else list(FILES.items())
 
     schema_bytes = SCHEMA.read_bytes()
     if hashlib.sha256(schema_bytes).hexdigest() != SCHEMA_SHA256:
         notes.append(f"{rel(SCHEMA)} is not the vendored version (sha256 differs): update SCHEMA_SHA256 and the note on its source")
     schema = json.loads(schema_bytes)
-
-    try:
-        raw = load_yaml(COMPOSE)
-    except yaml.YAMLError as e:
-        print(f"{rel(COMPOSE)}: {e}", file=sys.stderr)
-        return 1
-    doc = interpolate_tree(raw, env)
-
-    # The schema says draft-07 (with a $schema URL that jsonschema does not recognise).
     jsonschema.Draft7Validator.check_schema(schema)
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
-    for error in errors:
-        path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        problem(f"{rel(COMPOSE)}: {path}: {error.message}")
-    if not errors:
-        check_host_paths(doc)
-        port = check_dockerfile(doc)
-        built = next((n for n, s in doc["services"].items() if "build" in s), None)
-        check_prometheus(doc, built, port)
-        check_grafana(doc)
 
-    for note in notes:
+    summaries = []
+    for compose, need_grafana in files:
+        env = {**read_env_file(compose.parent / ".env"), **os.environ} if args.env else {}
+        summary = check_file(compose, need_grafana, env, schema)
+        if summary:
+            summaries.append(summary)
+
+    for note in dict.fromkeys(notes):
         print(f"note: {note}")
     if problems:
         for p in problems:
             print(f"error: {p}", file=sys.stderr)
         print(f"FAILED: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    services = ", ".join(doc["services"])
-    print(f"{rel(COMPOSE)}: valid against the Compose Specification schema; services {services}; "
-          "mounts, Dockerfile, Prometheus and Grafana files agree")
+    for summary in summaries:
+        print(summary)
     print("OK")
     return 0
 

@@ -14,6 +14,7 @@ use deploylens_collector::{Collector, CollectorStats, Ingestor, LiveOptions};
 use deploylens_export::RenderOptions;
 use deploylens_query::SqlLimits;
 use deploylens_server::{Access, HttpLimits, MetricsConfig, Server, ServerConfig};
+use deploylens_store::StoreSnapshot;
 
 use crate::Global;
 use crate::args::parse_duration;
@@ -22,8 +23,19 @@ use crate::ingest::SourceArgs;
 #[derive(Args, Clone)]
 pub struct ServeArgs {
     /// Folders to search for .chora/memory/events/deployment.jsonl
-    #[arg(required = true, env = "DEPLOYLENS_ROOTS", value_delimiter = ',')]
+    #[arg(
+        required_unless_present = "read_only",
+        env = "DEPLOYLENS_ROOTS",
+        value_delimiter = ','
+    )]
     pub roots: Vec<PathBuf>,
+    /// Collect nothing: serve a table that other collectors write, following its new versions
+    /// (a query node)
+    #[arg(long, env = "DEPLOYLENS_READ_ONLY", conflicts_with = "roots")]
+    pub read_only: bool,
+    /// How often a query node looks for new table versions
+    #[arg(long, env = "DEPLOYLENS_FOLLOW_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub follow_interval: Duration,
     /// Address of the HTTP server (port 0 picks a free port; the chosen address is printed)
     #[arg(long, env = "DEPLOYLENS_LISTEN", default_value = "127.0.0.1:9464")]
     pub listen: SocketAddr,
@@ -163,6 +175,7 @@ impl ServeArgs {
             rescan_interval: self.rescan_interval,
             compact_small_rows: self.compact_small_rows,
             compact_max_small: self.compact_max_small,
+            follow_interval: self.follow_interval.max(Duration::from_millis(100)),
             ..LiveOptions::default()
         }
     }
@@ -179,8 +192,16 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let config = args.server_config(token)?;
     let location = g.location()?;
-    let ingestor = Ingestor::open(&location, &args.source.writer(), args.source.ingest_options())
-        .with_context(|| format!("opening the store {location}"))?;
+    let ingestor = if args.read_only {
+        if deploylens_store::legacy::needs_migration(&location) {
+            return Err(deploylens_store::StoreError::NeedsMigration(location.to_string()).into());
+        }
+        None
+    } else {
+        let opened = Ingestor::open(&location, &args.source.writer(), args.source.ingest_options())
+            .with_context(|| format!("opening the store {location}"))?;
+        Some(opened)
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -190,25 +211,47 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     let addr = listener.local_addr()?;
-    println!("deploylens serving http://{addr} (data: {})", location);
+    let role = if args.read_only { " read-only" } else { "" };
+    println!("deploylens serving{role} http://{addr} (data: {location})");
 
     let stats = Arc::new(CollectorStats::new());
-    let snapshot = ingestor.store().snapshot().clone();
-    let (server, publisher) = Server::start(config, stats.clone(), snapshot).await?;
+    let snapshot = match &ingestor {
+        Some(i) => i.store().snapshot().clone(),
+        None => StoreSnapshot::load(&location, None)
+            .await
+            .with_context(|| format!("reading the table {location}"))?,
+    };
+    let (server, publisher) = Server::start(config, stats.clone(), snapshot.clone()).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let collector_thread = {
+    let worker = {
         let stop = stop.clone();
         let roots = args.roots.clone();
         let discovery = args.source.discovery();
         let live = args.live_options();
+        let every = args.follow_interval.max(Duration::from_millis(100));
         std::thread::Builder::new()
-            .name("collector".into())
-            .spawn(move || {
+            .name(
+                if ingestor.is_some() {
+                    "collector"
+                } else {
+                    "follower"
+                }
+                .into(),
+            )
+            .spawn(move || -> anyhow::Result<()> {
+                let Some(ingestor) = ingestor else {
+                    return follow_table(&location, snapshot, every, &stop, &publisher);
+                };
                 let mut collector = Collector::new(ingestor, roots, discovery, live, stats);
-                collector.run(&stop, &mut |snapshot, initial| {
+                let ran = collector.run(&stop, &mut |snapshot, initial| {
                     publisher.publish(snapshot.clone(), initial);
                 });
+                if ran.is_err() {
+                    // Stop serving too: a fenced collector must not look healthy.
+                    stop.store(true, Ordering::Relaxed);
+                }
+                Ok(ran?)
             })?
     };
 
@@ -222,17 +265,55 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         server.run(listener, shutdown).await
     });
 
-    wait_for_signal().await;
+    let stopped_by_worker = stop.clone();
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = async {
+            while !stopped_by_worker.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        } => {}
+    }
     if !g.quiet {
         eprintln!("deploylens: stopping: flushing what is pending");
     }
     stop.store(true, Ordering::Relaxed);
-    let joined = tokio::task::spawn_blocking(move || collector_thread.join()).await?;
-    if joined.is_err() {
-        anyhow::bail!("the collector thread panicked; restart: the store is consistent");
-    }
+    let joined = tokio::task::spawn_blocking(move || worker.join()).await?;
     let _ = server.await?;
+    match joined {
+        Ok(result) => result.context("the collector stopped")?,
+        Err(_) => anyhow::bail!("the collector thread panicked; restart: the store is consistent"),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A query node's loop: looks for new table versions and publishes each one.
+fn follow_table(
+    location: &deploylens_store::Location,
+    mut current: StoreSnapshot,
+    every: Duration,
+    stop: &AtomicBool,
+    publisher: &deploylens_server::Publisher,
+) -> anyhow::Result<()> {
+    let blocking = deploylens_store::Blocking::new()?;
+    publisher.publish(current.clone(), true);
+    let mut last = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50).min(every));
+        if last.elapsed() < every {
+            continue;
+        }
+        last = std::time::Instant::now();
+        match blocking.run(StoreSnapshot::load(location, None)) {
+            Ok(next) if !next.same_commits(&current) => {
+                publisher.publish(next.clone(), false);
+                current = next;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot read the table {location}: {e}"),
+        }
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -42,6 +42,8 @@ pub struct LiveOptions {
     pub compact_max_small: usize,
     /// How long replaced commits stay on disk for queries that already listed them.
     pub gc_grace: Duration,
+    /// How often the table is reloaded for other collectors' commits (and the lease renewed).
+    pub follow_interval: Duration,
 }
 
 impl Default for LiveOptions {
@@ -54,6 +56,7 @@ impl Default for LiveOptions {
             compact_small_rows: 50_000,
             compact_max_small: 16,
             gc_grace: Duration::from_secs(120),
+            follow_interval: Duration::from_secs(2),
         }
     }
 }
@@ -95,6 +98,8 @@ pub struct Collector {
     /// Source paths with a rotated file still being written beside them: looked at again on
     /// the polling period.
     revisit: HashSet<PathBuf>,
+    /// When replaced files were last looked for (a listing of the log's tombstones).
+    last_gc: Option<Instant>,
 }
 
 impl Collector {
@@ -121,6 +126,7 @@ impl Collector {
             hint_tx,
             unreadable: BTreeMap::new(),
             revisit: HashSet::new(),
+            last_gc: None,
         }
     }
 
@@ -302,21 +308,45 @@ impl Collector {
         if compacted {
             self.stats.compactions.fetch_add(1, Ordering::Relaxed);
         }
-        store.collect_garbage(self.opts.gc_grace)?;
+        self.collect_garbage()?;
         Ok(compacted)
+    }
+
+    /// Deletes replaced files past their grace period, at most every quarter of it (within
+    /// 1 s to 60 s): finding them lists the log's tombstones.
+    fn collect_garbage(&mut self) -> Result<(), StoreError> {
+        let every = (self.opts.gc_grace / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        if self.last_gc.is_some_and(|t| t.elapsed() < every) {
+            return Ok(());
+        }
+        self.last_gc = Some(Instant::now());
+        self.ingestor.store_mut().collect_garbage(self.opts.gc_grace)?;
+        Ok(())
     }
 
     /// Runs until `stop` is set: the initial scan, then hints, polls and rescans. After each
     /// pass that committed, `on_commit` gets the new snapshot; after the initial scan it gets
     /// the snapshot with `true`, so that the consumer can declare itself ready once it serves
     /// that snapshot. On stop, a last pass flushes what was appended meanwhile.
-    pub fn run(&mut self, stop: &AtomicBool, on_commit: &mut dyn FnMut(&StoreSnapshot, bool)) {
+    ///
+    /// It returns early with [`StoreError::Fenced`] when another process committed with this
+    /// collector's id: writing on would interleave two read states.
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        on_commit: &mut dyn FnMut(&StoreSnapshot, bool),
+    ) -> Result<(), StoreError> {
         self.rediscover();
-        self.pass_and_publish(None, on_commit);
+        self.pass_and_publish(None, on_commit)?;
         on_commit(self.snapshot(), true);
         let mut last_rescan = Instant::now();
         let mut last_poll = Instant::now();
+        let mut last_follow = Instant::now();
         while !stop.load(Ordering::Relaxed) {
+            if last_follow.elapsed() >= self.opts.follow_interval {
+                last_follow = Instant::now();
+                self.follow(on_commit)?;
+            }
             // Short waits: the stop flag and the timers are checked at least four times a second.
             let wait = self.opts.poll_interval.min(Duration::from_millis(250));
             let mut hinted: HashSet<PathBuf> = HashSet::new();
@@ -338,16 +368,16 @@ impl Collector {
             if rescan || last_rescan.elapsed() >= self.opts.rescan_interval {
                 last_rescan = Instant::now();
                 self.rediscover();
-                self.pass_and_publish(None, on_commit);
+                self.pass_and_publish(None, on_commit)?;
                 // Replaced commits are deleted after their grace period even when idle.
-                if let Err(e) = self.ingestor.store_mut().collect_garbage(self.opts.gc_grace) {
+                if let Err(e) = self.collect_garbage() {
                     tracing::warn!("cannot remove replaced commits yet: {e}");
                 }
             } else if self.opts.poll && last_poll.elapsed() >= self.opts.poll_interval {
                 last_poll = Instant::now();
-                self.pass_and_publish(None, on_commit);
+                self.pass_and_publish(None, on_commit)?;
             } else if !hinted.is_empty() {
-                self.pass_and_publish(Some(&hinted), on_commit);
+                self.pass_and_publish(Some(&hinted), on_commit)?;
             } else if (!self.unreadable.is_empty() || !self.revisit.is_empty())
                 && last_poll.elapsed() >= self.opts.poll_interval
             {
@@ -356,12 +386,32 @@ impl Collector {
                 last_poll = Instant::now();
                 let mut retry: HashSet<PathBuf> = self.unreadable.keys().cloned().collect();
                 retry.extend(self.revisit.iter().cloned());
-                self.pass_and_publish(Some(&retry), on_commit);
+                self.pass_and_publish(Some(&retry), on_commit)?;
             }
         }
         // Flush: whatever was appended before the stop is committed.
         self.rediscover();
-        self.pass_and_publish(None, on_commit);
+        self.pass_and_publish(None, on_commit)
+    }
+
+    /// Renews the lease and reloads the table; publishes when other collectors committed.
+    fn follow(&mut self, on_commit: &mut dyn FnMut(&StoreSnapshot, bool)) -> Result<(), StoreError> {
+        let store = self.ingestor.store_mut();
+        store.heartbeat();
+        let before = store.snapshot().clone();
+        match store.refresh() {
+            Ok(()) => {
+                if !before.same_commits(store.snapshot()) {
+                    on_commit(store.snapshot(), false);
+                }
+                Ok(())
+            }
+            Err(e @ StoreError::Fenced { .. }) => Err(e),
+            Err(e) => {
+                tracing::warn!("cannot reload the table for other collectors' commits: {e}");
+                Ok(())
+            }
+        }
     }
 
     fn take_hint(
@@ -403,7 +453,7 @@ impl Collector {
         &mut self,
         only: Option<&HashSet<PathBuf>>,
         on_commit: &mut dyn FnMut(&StoreSnapshot, bool),
-    ) {
+    ) -> Result<(), StoreError> {
         match self.pass(only) {
             Ok(report) if report.commits > 0 => {
                 if let Err(e) = self.maintain() {
@@ -412,11 +462,13 @@ impl Collector {
                 on_commit(self.snapshot(), false);
             }
             Ok(_) => {}
+            Err(e @ StoreError::Fenced { .. }) => return Err(e),
             Err(_) => {
                 // Reported in pass(); back off a little before the next try.
                 std::thread::sleep(Duration::from_millis(500));
             }
         }
+        Ok(())
     }
 }
 

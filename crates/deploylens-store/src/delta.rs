@@ -68,20 +68,16 @@ pub(crate) async fn open(
     }
 }
 
-/// When version `version` of a table was committed.
+/// When version `version` of a table was committed: the `timestamp` of the `commitInfo` in
+/// its log entry.
 pub(crate) async fn commit_time(table: Option<&DeltaTable>, version: Option<u64>) -> Option<String> {
     let (table, version) = (table?, version?);
-    let commits: Vec<_> = {
-        use futures::StreamExt;
-        table.history(None).collect().await
-    };
-    commits
-        .into_iter()
-        .flatten()
-        .find(|c| c.read_version.map(|v| v + 1) == Some(version) || version == 0)
-        .and_then(|c| c.timestamp)
-        .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
-        .map(|t| t.to_rfc3339())
+    let entry = table.log_store().read_commit_entry(version).await.ok()??;
+    let millis = std::str::from_utf8(&entry).ok()?.lines().find_map(|line| {
+        let action: serde_json::Value = serde_json::from_str(line).ok()?;
+        action.get("commitInfo")?.get("timestamp")?.as_i64()
+    })?;
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(millis).map(|t| t.to_rfc3339())
 }
 
 /// Opens the table, creating it (empty, with the deploylens schema) if it does not exist. Two
@@ -258,9 +254,7 @@ pub async fn history(location: &Location, limit: usize) -> Result<Vec<String>, S
     let commits: Vec<_> = table.history(Some(limit)).collect().await;
     let mut out = Vec::new();
     for (i, c) in commits.into_iter().flatten().enumerate() {
-        let version = c
-            .read_version
-            .map_or(latest.saturating_sub(i as u64), |v| v + 1);
+        let version = c.read_version.map_or(latest.saturating_sub(i as u64), |v| v + 1);
         let when = c
             .timestamp
             .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)

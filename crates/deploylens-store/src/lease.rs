@@ -44,6 +44,18 @@ pub enum Lease {
     },
 }
 
+impl Holder {
+    /// The holder ran on this host and its process is gone (a crash or SIGKILL): its lease
+    /// can be taken at once instead of after [`STALE`]. Checked through /proc, so only on
+    /// systems that have it.
+    fn is_dead_process_here(&self) -> bool {
+        let proc = std::path::Path::new("/proc");
+        self.host == crate::WriterOptions::default_collector_id()
+            && proc.join("self").exists()
+            && !proc.join(self.pid.to_string()).exists()
+    }
+}
+
 fn lease_name(collector: &str) -> String {
     format!("collectors/{collector}.lease")
 }
@@ -96,14 +108,15 @@ impl Lease {
             return Ok(Lease::Local(file));
         }
         let store = object_store_of(location)?;
-        let name = lease_name(collector);
+        let name = location.object_path(&lease_name(collector));
         let path = deltalake::Path::from(name.as_str());
         if let Ok(got) = store.get(&path).await
             && let Ok(bytes) = got.bytes().await
             && let Ok(other) = serde_json::from_slice::<Holder>(&bytes)
         {
             let age_us = deploylens_model::now_us() - other.heartbeat_us;
-            if age_us >= 0 && (age_us as u128) < STALE.as_micros() {
+            let fresh = age_us >= 0 && (age_us as u128) < STALE.as_micros();
+            if fresh && !other.is_dead_process_here() {
                 return Err(StoreError::Locked {
                     collector: collector.to_string(),
                     holder: format!("pid {} on {}", other.pid, other.host),
@@ -152,11 +165,26 @@ impl Lease {
         self.write().await
     }
 
-    /// Gives the lease back.
-    pub async fn release(self) -> Result<(), StoreError> {
-        if let Lease::Object { location, name, .. } = &self {
+    /// Gives the lease back, unless another process has taken it over meanwhile.
+    pub async fn release(&self) -> Result<(), StoreError> {
+        if let Lease::Object {
+            location,
+            name,
+            holder,
+        } = self
+        {
             let store = object_store_of(location)?;
-            let _ = store.delete(&deltalake::Path::from(name.as_str())).await;
+            let path = deltalake::Path::from(name.as_str());
+            let current = match store.get(&path).await {
+                Ok(got) => got.bytes().await.ok(),
+                Err(_) => None,
+            };
+            let ours = current
+                .and_then(|b| serde_json::from_slice::<Holder>(&b).ok())
+                .is_some_and(|h| h.token == holder.token);
+            if ours {
+                let _ = store.delete(&path).await;
+            }
         }
         Ok(())
     }

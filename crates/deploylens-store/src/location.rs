@@ -53,6 +53,7 @@ const SECRET_SETTINGS: &[&str] = &[
     "AWS_REGION",
     "AWS_ENDPOINT_URL",
     "AWS_ALLOW_HTTP",
+    "AWS_CONDITIONAL_PUT",
     "AZURE_STORAGE_ACCOUNT_NAME",
     "AZURE_STORAGE_ACCOUNT_KEY",
     "GOOGLE_SERVICE_ACCOUNT",
@@ -80,10 +81,15 @@ impl Location {
             let p = format!("{}/", root.path());
             root.set_path(&p);
         }
-        Ok(Location {
-            root,
-            options: credentials(),
-        })
+        let mut options = credentials();
+        if root.scheme() == "s3" {
+            // Many collectors commit at once: a log entry must be created only if absent.
+            // S3 (since 2024), MinIO, R2 and most compatible stores honour If-None-Match.
+            options
+                .entry("aws_conditional_put".to_string())
+                .or_insert_with(|| "etag".to_string());
+        }
+        Ok(Location { root, options })
     }
 
     /// A local folder.
@@ -107,6 +113,13 @@ impl Location {
     pub fn join(&self, relative: &str) -> Url {
         // Joining a relative path to a directory URL cannot fail.
         self.root.join(relative).unwrap_or_else(|_| self.root.clone())
+    }
+
+    /// The object-store path of `relative` below the root: the root's own prefix (the
+    /// `prefix` of `s3://bucket/prefix`) and then `relative`, from the bucket's top.
+    pub fn object_path(&self, relative: &str) -> String {
+        let prefix = self.root.path().trim_start_matches('/');
+        format!("{prefix}{relative}")
     }
 
     /// The root URL.

@@ -9,7 +9,7 @@
 //! | `deploylens.ranges` | the byte ranges of the source files whose lines the file holds: enough to read them again if the file is damaged |
 //! | `deploylens.xxh3` | xxh3-64 of the file's bytes, to tell a damaged file |
 //! | `deploylens.rows` | the rows it holds |
-//! | `deploylens.rejects` | on an events file: the rejects its commit stored in the rejects table |
+//! | `deploylens.rejects` | on an events file: the rejects its commit stored in the rejects table (0 on a compacted file: only commits whose rejects landed are merged) |
 //! | `deploylens.duplicates` | on an events file: the lines of its commit that repeated a stored event |
 
 use std::collections::HashMap;

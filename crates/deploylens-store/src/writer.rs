@@ -104,6 +104,8 @@ pub struct Store {
     repairs: Vec<Repair>,
     quarantined: u64,
     last_heartbeat: Instant,
+    /// Replaced files already deleted (their tombstones stay in the log for days).
+    collected: std::collections::HashSet<String>,
 }
 
 impl Store {
@@ -138,6 +140,7 @@ impl Store {
             repairs: Vec::new(),
             quarantined: 0,
             last_heartbeat: Instant::now(),
+            collected: Default::default(),
         };
         store.txn = store.own_txn(Table::Events)?;
         store.find_repairs()?;
@@ -277,8 +280,10 @@ impl Store {
             let _ = std::fs::write(target, &bytes);
             return;
         }
-        let store = self.events.log_store().root_object_store(None);
-        let target = Path::from(format!("../{name}"));
+        let Ok(store) = crate::lease::object_store_of(&self.location) else {
+            return;
+        };
+        let target = Path::from(self.location.object_path(&name));
         let _ = self
             .blocking
             .run(async move { store.put(&target, bytes.into()).await });
@@ -387,8 +392,15 @@ impl Store {
             Err(e) => {
                 // Did it land after all?
                 let _ = self.reload(table);
-                let landed = self.own_txn(table)? >= version;
-                if !landed {
+                let found = self.own_txn(table)?;
+                if found > version {
+                    return Err(StoreError::Fenced {
+                        collector: self.collector.clone(),
+                        expected: version,
+                        found,
+                    });
+                }
+                if found < version {
                     return Err(e);
                 }
                 self.table(table).version().unwrap_or(0)
@@ -425,17 +437,20 @@ impl Store {
         self_update(blocking, t)
     }
 
-    fn table_mut(&mut self, table: Table) -> &mut DeltaTable {
-        match table {
-            Table::Events => &mut self.events,
-            Table::Rejects => &mut self.rejects,
-        }
-    }
-
-    /// Reloads both tables (other collectors' commits) into the snapshot.
+    /// Reloads both tables (other collectors' commits) into the snapshot, and checks that no
+    /// other process committed with this collector's id meanwhile ([`StoreError::Fenced`]):
+    /// a collector whose lease was taken over must stop writing.
     pub fn refresh(&mut self) -> Result<(), StoreError> {
         self.reload(Table::Events)?;
         self.reload(Table::Rejects)?;
+        let found = self.own_txn(Table::Events)?;
+        if found > self.txn {
+            return Err(StoreError::Fenced {
+                collector: self.collector.clone(),
+                expected: self.txn,
+                found,
+            });
+        }
         self.refresh_snapshot()
     }
 
@@ -471,9 +486,16 @@ impl Store {
                         .map(|(_, p)| p.clone())
                 })
                 .collect();
+            // A commit whose rejects have not landed stays as it is, for the repair to find.
+            let rejects_txn = self.own_txn(Table::Rejects)?;
+            let torn = |f: &DataFile| {
+                table == Table::Events
+                    && f.tags.txn.is_some_and(|t| t > rejects_txn)
+                    && f.tags.rejects.unwrap_or(0) > 0
+            };
             let mut small: Vec<DataFile> = self
                 .own_files(table)
-                .filter(|f| f.rows < small_rows && !damaged.contains(&f.path))
+                .filter(|f| f.rows < small_rows && !damaged.contains(&f.path) && !torn(f))
                 .cloned()
                 .collect();
             if small.len() <= max_small {
@@ -483,7 +505,7 @@ impl Store {
             let mut batches = Vec::new();
             let mut state: BTreeMap<String, SourceCheckpoint> = BTreeMap::new();
             let mut ranges = Vec::new();
-            let (mut rejects, mut duplicates) = (0, 0);
+            let mut duplicates = 0;
             for f in &small {
                 let bytes = self.blocking.run(delta::get(self.table(table), &f.path))?;
                 if f.tags
@@ -501,7 +523,6 @@ impl Store {
                     state.insert(s.path.clone(), s.clone());
                 }
                 ranges.extend(f.tags.ranges.iter().cloned());
-                rejects += f.tags.rejects.unwrap_or(0);
                 duplicates += f.tags.duplicates.unwrap_or(0);
             }
             let encoded = delta::encode(table, &batches)?;
@@ -516,7 +537,9 @@ impl Store {
                 ranges: SourceRange::coalesce(ranges),
                 xxh3: Some(encoded.xxh3),
                 rows: Some(encoded.rows),
-                rejects: (table == Table::Events).then_some(rejects),
+                // The merged commits' rejects have all landed: none is pending. (Their sum
+                // here would mark the merged file torn whenever its newest commit had none.)
+                rejects: (table == Table::Events).then_some(0),
                 duplicates: (table == Table::Events).then_some(duplicates),
             };
             let name = format!("part-{}.parquet", uuid::Uuid::new_v4());
@@ -561,29 +584,48 @@ impl Store {
         for table in [Table::Events, Table::Rejects] {
             let t = self.table(table).clone();
             let retention = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::minutes(2));
-            let result = self.blocking.run(async move {
+            // A dry run lists the expired tombstones' files; deleting them here writes no log
+            // entries (a vacuum writes two per run, and every collector runs it often).
+            let planned = self.blocking.run(async move {
                 t.vacuum()
                     .with_retention_period(retention)
                     .with_enforce_retention_duration(false)
                     .with_mode(deltalake::operations::vacuum::VacuumMode::Lite)
+                    .with_dry_run(true)
                     .await
             });
-            match result {
-                Ok((t, metrics)) => {
-                    deleted += metrics.files_deleted.len();
-                    *self.table_mut(table) = t;
-                }
+            let files = match planned {
+                Ok((_, metrics)) => metrics.files_deleted,
                 Err(e) => return Err(StoreError::delta("cleaning up")(e)),
+            };
+            let store = self.table(table).log_store().object_store(None);
+            for file in files {
+                // Tombstones outlive their files: each is deleted once, by whoever comes first.
+                if !self.collected.insert(file.clone()) {
+                    continue;
+                }
+                let path = Path::from(file.as_str());
+                match self.blocking.run(store.delete(&path)) {
+                    Ok(()) => deleted += 1,
+                    Err(deltalake::ObjectStoreError::NotFound { .. }) => {}
+                    Err(e) => {
+                        self.collected.remove(&file);
+                        return Err(StoreError::Object(format!("deleting {file}: {e}")));
+                    }
+                }
             }
-        }
-        if deleted > 0 {
-            self.refresh_snapshot()?;
         }
         Ok(deleted)
     }
 
-    /// Gives the lease back (a clean stop).
-    pub fn close(self) {
+    /// Gives the lease back (a clean stop; dropping the store does the same).
+    pub fn close(self) {}
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A restart elsewhere (a new container, another host) need not wait for the lease
+        // to go stale. A local lock goes with the file handle.
         let _ = self.blocking.run(self.lease.release());
     }
 }

@@ -127,7 +127,15 @@ impl Server {
 
     /// Starts a prepared `serve` command (it must listen on port 0 or print its address) and
     /// waits until it is ready.
-    pub fn spawn(mut cmd: Command) -> Server {
+    pub fn spawn(cmd: Command) -> Server {
+        let server = Server::spawn_unready(cmd);
+        server.wait_ready();
+        server
+    }
+
+    /// Starts a prepared `serve` command and returns once it listens (its store is open), not
+    /// waiting for it to be ready.
+    pub fn spawn_unready(mut cmd: Command) -> Server {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -142,9 +150,7 @@ impl Server {
             .and_then(|s| s.split_whitespace().next())
             .expect("address")
             .to_string();
-        let server = Server { child, addr };
-        server.wait_ready();
-        server
+        Server { child, addr }
     }
 
     pub fn wait_ready(&self) {
