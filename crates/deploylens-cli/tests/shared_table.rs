@@ -334,3 +334,52 @@ fn a_read_only_node_follows_another_collectors_commits_within_five_seconds() {
     assert!(reader.terminate().success());
     assert!(collector.terminate().success());
 }
+
+#[test]
+fn time_travel_shows_events_and_rejects_as_they_were_at_a_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target {
+        data: dir.path().join("data").to_string_lossy().into_owned(),
+        env: vec![],
+    };
+    let root = dir.path().join("eco");
+    let file = repo_file(&root, "svc");
+    let ingest = |lines: &str| {
+        let mut f = OpenOptions::new().create(true).append(true).open(&file).unwrap();
+        f.write_all(lines.as_bytes()).unwrap();
+        let out = target
+            .command()
+            .args(["ingest", "--collector-id", "tt"])
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    ingest(&format!("{}\n{{broken\n", event("svc", 0)));
+    ingest(&format!(
+        "{}\n{}\n{{broken again\n",
+        event("svc", 1),
+        event("svc", 2)
+    ));
+    let at = |version: &str, table: &str| {
+        let out = target
+            .command()
+            .args(["sql", "--format", "json", "--as-of-version", version])
+            .arg(format!("SELECT count(*) AS n FROM {table}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        rows[0]["n"].as_i64().unwrap()
+    };
+    // Version 1 is the first commit (version 0 created the table).
+    assert_eq!((at("1", "events"), at("1", "rejects")), (1, 1));
+    assert_eq!((at("2", "events"), at("2", "rejects")), (3, 2));
+    assert_eq!(target.sql("SELECT count(*) AS n FROM rejects")[0]["n"], 2);
+    let out = target
+        .command()
+        .args(["sql", "--as-of-version", "99", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a version that does not exist is an error");
+}

@@ -115,12 +115,18 @@ impl StoreSnapshot {
         let events = crate::delta::open(location, Table::Events, events_version).await?;
         let rejects = crate::delta::open(location, Table::Rejects, None).await?;
         let mut rejects = rejects;
-        if let (Some(_), Some(t)) = (events_version, rejects.as_mut())
-            && let Some(at) = crate::delta::commit_time(events.as_ref(), events_version).await
-        {
-            // The rejects table has its own versions: take the one current at that time.
-            if let Ok(at) = chrono::DateTime::parse_from_rfc3339(&at) {
-                let _ = t.load_with_datetime(at.with_timezone(&chrono::Utc)).await;
+        if let (Some(v), Some(t)) = (events_version, rejects.as_mut()) {
+            // The rejects table has its own versions. A commit's rejects land just after its
+            // events: take the rejects as they were just before the next events commit (or
+            // the newest, when `v` is the newest events version).
+            if let Some(at) = crate::delta::commit_time(events.as_ref(), Some(v + 1)).await
+                && let Ok(at) = chrono::DateTime::parse_from_rfc3339(&at)
+            {
+                let before = at.with_timezone(&chrono::Utc) - chrono::Duration::milliseconds(1);
+                if t.load_with_datetime(before).await.is_err() {
+                    // Older than the rejects table: there were none yet.
+                    rejects = None;
+                }
             }
         }
         StoreSnapshot::of_tables(location, events.as_ref(), rejects.as_ref())

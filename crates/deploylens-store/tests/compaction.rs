@@ -157,3 +157,43 @@ fn a_chain_of_compactions_never_brings_old_rows_back_across_restarts() {
         );
     }
 }
+
+#[test]
+fn compacting_commits_after_one_with_rejects_never_stores_those_rejects_again() {
+    use deploylens_model::batch::RejectBatchBuilder;
+    use deploylens_model::{Reject, RejectReason};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let mut rejects = RejectBatchBuilder::new();
+    let reject = Reject::new(RejectReason::InvalidUtf8, "expected value at line 1 column 1");
+    let at = Location {
+        file: "f",
+        line: 1,
+        offset: 0,
+    };
+    rejects.append(&reject, "repo-0", b"{oops", 5, at);
+    store
+        .commit(CommitBatch {
+            events: vec![minute_batch(0, 2)],
+            rejects: vec![rejects.finish(0).unwrap()],
+            sources: vec![checkpoint(0, 0)],
+            ..CommitBatch::default()
+        })
+        .unwrap();
+    // Later commits without rejects, then a merge of all of them.
+    for minute in 1..4 {
+        commit(&mut store, minute, 2, vec![checkpoint(0, minute)]);
+    }
+    assert!(store.compact(1_000_000, 2).unwrap());
+    drop(store);
+    for _ in 0..2 {
+        let store = open(dir.path());
+        assert!(
+            store.repairs().is_empty(),
+            "repairs after a clean merge: {:?}",
+            store.repairs()
+        );
+        assert_eq!(store.snapshot().reject_count(), 1);
+        assert_eq!(store.snapshot().event_count(), 8);
+    }
+}
