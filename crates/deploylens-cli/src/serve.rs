@@ -241,7 +241,7 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
             .spawn(move || -> anyhow::Result<()> {
                 let Some(ingestor) = ingestor else {
-                    return follow_table(&location, snapshot, every, &stop, &publisher);
+                    return follow_table(&location, snapshot, every, &stop, &publisher, &stats);
                 };
                 let mut collector = Collector::new(ingestor, roots, discovery, live, stats);
                 let ran = collector.run(&stop, &mut |snapshot, initial| {
@@ -294,6 +294,7 @@ fn follow_table(
     every: Duration,
     stop: &AtomicBool,
     publisher: &deploylens_server::Publisher,
+    stats: &CollectorStats,
 ) -> anyhow::Result<()> {
     let blocking = deploylens_store::Blocking::new()?;
     publisher.publish(current.clone(), true);
@@ -304,7 +305,16 @@ fn follow_table(
             continue;
         }
         last = std::time::Instant::now();
-        match blocking.run(StoreSnapshot::load(location, None)) {
+        let loaded = blocking.run(StoreSnapshot::load(location, None));
+        if loaded.is_ok() {
+            // A query node's "scan" is its look at the table: the stalled-ingest alert then
+            // fires when it cannot read the table, not merely because it collects nothing.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            stats.last_scan_unix.store(now, Ordering::Relaxed);
+        }
+        match loaded {
             Ok(next) if !next.same_commits(&current) => {
                 publisher.publish(next.clone(), false);
                 current = next;

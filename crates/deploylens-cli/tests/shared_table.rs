@@ -107,8 +107,23 @@ fn four_collectors(target: &Target, base: &Path, kills: usize) {
     let stop = Arc::new(AtomicBool::new(false));
     let writing = writer(files.clone(), stop.clone());
     let steady: Vec<Server> = (1..4)
-        .map(|i| target.collector(&roots[i], &format!("c{}", i + 1)))
+        .map(|i| Server::spawn_unready(target.collector_command(&roots[i], &format!("c{}", i + 1))))
         .collect();
+    for s in &steady {
+        s.wait_ready();
+    }
+    // A second live collector with a taken id is refused, on a lock or on a lease.
+    let twin = target
+        .command()
+        .args(["ingest", "--collector-id", "c2"])
+        .arg(&roots[1])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&twin.stderr);
+    assert!(
+        !twin.status.success() && said.contains("another deploylens collector"),
+        "{said}"
+    );
     let mut seed = 0x2026_1201_u64;
     for kill in 0..kills {
         // Some kills land during the first scan, some while it follows the files.
@@ -382,4 +397,47 @@ fn time_travel_shows_events_and_rejects_as_they_were_at_a_version() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "a version that does not exist is an error");
+}
+
+#[test]
+fn collectors_racing_to_create_the_store_make_one_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target {
+        data: dir.path().join("data").to_string_lossy().into_owned(),
+        env: vec![],
+    };
+    let mut children = Vec::new();
+    for i in 0..4 {
+        let root = dir.path().join(format!("host{i}"));
+        let file = repo_file(&root, &format!("r{i}"));
+        fs::write(
+            &file,
+            format!("{}\n{}\n", event(&format!("r{i}"), 0), event(&format!("r{i}"), 1)),
+        )
+        .unwrap();
+        let mut cmd = target.command();
+        cmd.args(["ingest", "--collector-id", &format!("c{i}")])
+            .arg(&root);
+        children.push(cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
+    }
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(target.sql("SELECT count(*) AS n FROM events")[0]["n"], 8);
+    // Four collectors started at once on an empty store: one of them created each table.
+    for table in ["events", "rejects"] {
+        let log = dir.path().join("data").join(table).join("_delta_log");
+        let creates = fs::read_dir(&log)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .filter(|e| {
+                fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .contains("\"CREATE TABLE\"")
+            })
+            .count();
+        assert_eq!(creates, 1, "{table}: created {creates} times");
+    }
 }

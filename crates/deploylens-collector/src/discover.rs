@@ -11,16 +11,19 @@ pub const DEFAULT_PATTERN: &str = "**/.chora/memory/events/deployment.jsonl";
 /// Folders never worth walking: version control, build output, dependencies.
 const SKIPPED_DIRS: &[&str] = &[".git", "target", "node_modules"];
 
+/// What a walk looks for besides [`DEFAULT_PATTERN`], and how it walks.
 #[derive(Debug, Clone, Default)]
 pub struct DiscoveryOptions {
     /// Globs matched against paths relative to each root. The default pattern is always used.
     pub extra_patterns: Vec<String>,
+    /// Walk through symbolic links to folders and files.
     pub follow_symlinks: bool,
 }
 
 /// An event file and the repository its legacy records belong to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SourceFile {
+    /// Its absolute path: read positions are kept under this name.
     pub path: PathBuf,
     /// The name of the folder that holds `.chora` (or, for other patterns, the first folder
     /// under the root).
@@ -30,7 +33,10 @@ pub struct SourceFile {
 /// What a walk found, and what it could not read.
 #[derive(Debug, Default)]
 pub struct Discovery {
+    /// The event files found, sorted, each file once even when links reach it twice.
     pub files: Vec<SourceFile>,
+    /// What could not be walked, as messages: a missing root, an unreadable folder, a bad
+    /// pattern.
     pub errors: Vec<String>,
 }
 

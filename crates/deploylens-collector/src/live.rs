@@ -103,6 +103,8 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// A collector of the files under `roots`. Nothing is walked, watched or read until
+    /// [`Collector::rediscover`] or [`Collector::run`].
     pub fn new(
         ingestor: Ingestor,
         roots: Vec<PathBuf>,
@@ -130,6 +132,7 @@ impl Collector {
         }
     }
 
+    /// The store as of this collector's last commit or reload.
     pub fn snapshot(&self) -> &StoreSnapshot {
         self.ingestor.store().snapshot()
     }

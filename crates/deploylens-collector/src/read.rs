@@ -44,11 +44,15 @@ const HASHED: usize = TAIL_HASH_BYTES as usize;
 pub struct ReadTask {
     /// The file to open (the path itself, a rotated name or a compressed copy).
     pub open: PathBuf,
+    /// Whether `open` is read through gzip (offsets are then in the decompressed bytes).
     pub gzip: bool,
     /// The identity the plan saw; a different file at `open` when it is read is not read.
     pub dev: u64,
+    /// The inode half of that identity.
     pub ino: u64,
+    /// Where the read starts.
     pub start_offset: u64,
+    /// Lines before `start_offset`, so that numbering goes on from there.
     pub start_line: u64,
     /// The generation this read continues, if any (its head and tail prove the bytes before
     /// `start_offset`).
@@ -66,6 +70,7 @@ pub struct ReadTask {
 /// What to read for one source path, and its generations once read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
+    /// The reads to do, oldest generation first.
     pub tasks: Vec<ReadTask>,
     /// The generations of the path, oldest first, at their state before the tasks run. A task
     /// updates its slot; a slot still `None` after the pass (its file could not be opened) is
@@ -112,12 +117,16 @@ impl Plan {
 /// Identity of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
+    /// The device it is on.
     pub dev: u64,
+    /// Its inode number.
     pub ino: u64,
+    /// Its length in bytes.
     pub size: u64,
 }
 
 impl Identity {
+    /// The identity of the file `meta` describes.
     pub fn of(meta: &fs::Metadata) -> Self {
         Identity {
             dev: meta.dev(),
@@ -579,6 +588,8 @@ pub trait LineSink {
     fn wants_checkpoint(&self) -> bool {
         false
     }
+    /// A commit point: every line before `at` has been handed over. An error stops the read
+    /// with [`ReadError::Stopped`].
     fn checkpoint(&mut self, at: ReadProgress) -> Result<(), SinkStop>;
 }
 
@@ -589,25 +600,36 @@ pub struct SinkStop;
 /// A position between two lines: the generation as it would be checkpointed there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadProgress {
+    /// The generation's state at this position: offset, line count and the hashes that prove it.
     pub generation: Generation,
+    /// Bytes this read has taken from the file so far (they may run past the position).
     pub bytes_read: u64,
 }
 
 /// The end of a read: where the consumed bytes end, and whether a partial last line waits.
 #[derive(Debug, Clone)]
 pub struct ReadEnd {
+    /// The position after the last consumed line.
     pub progress: ReadProgress,
+    /// Bytes of an incomplete last line left for a later read (0 when there is none).
     pub pending_bytes: u64,
 }
 
 /// Why a read did not happen or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The file could not be opened or read.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
     /// Another file is at the path than the plan saw: the next pass plans again.
     #[error("{0}: replaced while being planned")]
     Moved(PathBuf),
+    /// The sink stopped the read at a commit point (see [`SinkStop`]).
     #[error("the consumer stopped the read")]
     Stopped,
 }

@@ -11,13 +11,21 @@ use crate::ingest::IngestReport;
 /// Counters since the process started, and the state of the collector now.
 #[derive(Debug, Default)]
 pub struct CollectorStats {
+    /// Source files known now, whether watched or polled.
     pub files_watched: AtomicU64,
+    /// Lines read.
     pub lines_read: AtomicU64,
+    /// Bytes read from the source files.
     pub bytes_read: AtomicU64,
+    /// New events stored.
     pub events_stored: AtomicU64,
+    /// Lines that repeated an event already stored.
     pub duplicates: AtomicU64,
+    /// Commits that landed.
     pub commits: AtomicU64,
+    /// Passes whose ingest failed with a store error (usually a commit).
     pub commit_errors: AtomicU64,
+    /// Maintenance runs that merged small files.
     pub compactions: AtomicU64,
     /// Passes over the event files (after a change, a timer or a rescan).
     pub passes: AtomicU64,
@@ -35,6 +43,7 @@ pub struct CollectorStats {
 }
 
 impl CollectorStats {
+    /// All counters at zero, and the store taken as writable until a commit fails.
     pub fn new() -> Self {
         CollectorStats {
             store_writable: AtomicBool::new(true),
@@ -66,16 +75,19 @@ impl CollectorStats {
         self.unreadable.lock().map(|u| u.clone()).unwrap_or_default()
     }
 
+    /// Replaces the list of files that could not be read on their last try.
     pub fn set_unreadable(&self, files: Vec<String>) {
         if let Ok(mut u) = self.unreadable.lock() {
             *u = files;
         }
     }
 
+    /// Seconds from the newest append seen to its commit, as of the last pass that stored rows.
     pub fn lag_seconds(&self) -> f64 {
         f64::from_bits(self.lag_seconds_bits.load(Ordering::Relaxed))
     }
 
+    /// Records the lag of the latest commit, in seconds.
     pub fn set_lag_seconds(&self, lag: f64) {
         self.lag_seconds_bits.store(lag.to_bits(), Ordering::Relaxed);
     }

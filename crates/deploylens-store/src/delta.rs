@@ -102,6 +102,11 @@ pub(crate) async fn open_or_create(location: &Location, table: Table) -> Result<
         })
         .with_columns(schema.fields().cloned())
         .with_save_mode(deltalake::protocol::SaveMode::Ignore)
+        // No retry: when another collector created the table first, its version 0 stands
+        // (a retry would commit a second CREATE as version 1, with a new table id).
+        .with_commit_properties(
+            deltalake::kernel::transaction::CommitProperties::default().with_max_retries(0),
+        )
         .await;
     match created {
         Ok(t) => Ok(t),

@@ -38,8 +38,11 @@ pub enum Lease {
     Local(File),
     /// A lease object on object storage.
     Object {
+        /// The store the lease belongs to.
         location: Location,
+        /// The lease object's path in the object store (`<prefix>collectors/<id>.lease`).
         name: String,
+        /// What this process wrote into it; its token tells whether the object is still ours.
         holder: Box<Holder>,
     },
 }

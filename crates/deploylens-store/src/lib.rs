@@ -49,31 +49,50 @@ pub enum StoreError {
         "another deploylens collector with id {collector:?} is writing to {location} ({holder}); stop it, or give this one another --collector-id"
     )]
     Locked {
+        /// The collector id whose lease is taken.
         collector: String,
+        /// Who holds it, as the lock file or the lease object says (a pid, a host).
         holder: String,
+        /// The store, as a person would name it.
         location: String,
     },
+    /// A file or folder of a local store could not be read or written.
     #[error("{action} {path}: {source}")]
     Io {
+        /// What was being done, worded to come before the path ("opening", "writing data file").
         action: &'static str,
+        /// The file or folder it was done to.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// deltalake failed to open, create, read or commit to a table.
     #[error("{action} the Delta table: {source}")]
     Delta {
+        /// What was being done, worded to come before "the Delta table" ("opening", "committing to").
         action: &'static str,
+        /// The deltalake error.
         source: deltalake::DeltaTableError,
     },
     /// A commit lost to other writers more often than it retries.
     #[error("committing to the Delta table: {0}")]
     Conflict(String),
+    /// A request to the object store failed; the message names the object.
     #[error("{0}")]
     Object(String),
+    /// Rows could not be written as a Parquet file.
     #[error("encoding Parquet: {0}")]
     Encode(String),
     /// A data file that cannot be read as it was written.
     #[error("data file {file} is damaged: {reason}")]
-    Damaged { file: String, reason: String },
+    Damaged {
+        /// The file's path or URL.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store's location, or a name in it, cannot be used: a bad path, URL or collector
+    /// id, or a table that cannot be created there.
     #[error("the store location: {0}")]
     Location(String),
     /// Another collector wrote with this collector's id.
@@ -81,16 +100,28 @@ pub enum StoreError {
         "another collector committed as {collector:?} (transaction version {found}, this one expected {expected}); two collectors must not share an id"
     )]
     Fenced {
+        /// The shared collector id.
         collector: String,
+        /// The newest transaction version this process knew of (or was committing).
         expected: i64,
+        /// The newer version found in the table.
         found: i64,
     },
+    /// The manifest in the footer of an old-layout commit cannot be read.
     #[error("old commit manifest {path}: {reason}")]
-    Manifest { path: PathBuf, reason: String },
+    Manifest {
+        /// The `events.parquet` file whose footer should hold it.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A reader found the data directory (named here) in the earlier folder layout, which only
+    /// a writer converts.
     #[error(
         "the data directory {0} holds a store in the format of earlier versions: run `deploylens store migrate` (or any `ingest` or `serve`) to convert it"
     )]
     NeedsMigration(String),
+    /// Building or reading Arrow record batches failed.
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }

@@ -24,7 +24,9 @@ use crate::StoreError;
 /// The two tables of a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
+    /// One row per distinct valid deployment event.
     Events,
+    /// One row per line that could not be stored as an event.
     Rejects,
 }
 

@@ -21,6 +21,7 @@ pub struct Generation {
     /// Identity of the file last read for this generation: device and inode. A compressed copy
     /// has its own inode; it is recognised by content instead.
     pub dev: u64,
+    /// The inode half of that identity.
     pub ino: u64,
     /// True when the bytes were read through gzip.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -34,10 +35,12 @@ pub struct Generation {
     pub line: u64,
     /// xxh3 of the `tail_len` bytes just before `offset`, as read from the descriptor.
     pub tail_hash: u64,
+    /// How many bytes `tail_hash` covers: [`TAIL_HASH_BYTES`], or fewer near the file's start.
     pub tail_len: u64,
     /// xxh3 of the first `head_len` bytes: what identifies a copy of this generation.
     #[serde(default)]
     pub head_hash: u64,
+    /// How many bytes `head_hash` covers: up to [`TAIL_HASH_BYTES`], fewer for a short file.
     #[serde(default)]
     pub head_len: u64,
     /// Bytes past `offset` were left when it was last read from a rotated name (a partial line
@@ -53,6 +56,7 @@ pub struct Generation {
 pub struct SourceCheckpoint {
     /// The path the file was discovered under.
     pub path: String,
+    /// The generations read so far, oldest first.
     pub generations: Vec<Generation>,
 }
 
@@ -123,15 +127,20 @@ fn tail_hash_of_nothing() -> u64 {
 /// The footer metadata of a commit's `events.parquet`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The layout of this manifest (see [`Manifest::FORMAT`]).
     pub format: u32,
+    /// The commit's sequence number, as in its folder name `commit-<seq>`.
     pub seq: u64,
+    /// When the commit was written, in microseconds since the epoch.
     pub created_at_us: i64,
     /// Read positions after this commit, for every path it read from.
     pub sources: Vec<SourceCheckpoint>,
     /// Commits whose rows this one contains (a compaction): they are ignored and removed.
     #[serde(default)]
     pub replaces: Vec<u64>,
+    /// Rows in the commit's `events.parquet`.
     pub events: u64,
+    /// Rows in the commit's `rejects.parquet`.
     pub rejects: u64,
     /// Lines that repeated an event already stored.
     #[serde(default)]
@@ -139,6 +148,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The footer metadata key the manifest is stored under, as JSON.
     pub const KEY: &'static str = "deploylens.manifest";
     /// 2: a source holds its generations. Format 1 manifests (one position per path) are read.
     pub const FORMAT: u32 = 2;

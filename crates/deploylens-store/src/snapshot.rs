@@ -21,9 +21,11 @@ pub struct DataFile {
     pub path: String,
     /// Its absolute URL.
     pub url: Url,
+    /// Its size in bytes.
     pub size: u64,
     /// Rows, from the log's statistics (or deploylens' tag).
     pub rows: u64,
+    /// What deploylens recorded about it in the log; empty for a file written by another tool.
     pub tags: FileTags,
 }
 
@@ -32,6 +34,7 @@ pub struct DataFile {
 pub struct TableFiles {
     /// The table version; `None` when the table does not exist yet.
     pub version: Option<u64>,
+    /// Its live data files, sorted by path.
     pub files: Vec<DataFile>,
 }
 
@@ -78,8 +81,11 @@ impl TableFiles {
 /// Both tables at one moment.
 #[derive(Clone)]
 pub struct StoreSnapshot {
+    /// The store it was read from.
     pub location: Location,
+    /// The events table's files.
     pub events: TableFiles,
+    /// The rejects table's files.
     pub rejects: TableFiles,
     /// The object store the files are read through (for engines that need to register it),
     /// `None` for a local folder.
@@ -213,10 +219,12 @@ impl StoreSnapshot {
         self.rejects.files.iter().map(|f| f.url.clone()).collect()
     }
 
+    /// Rows in the events table.
     pub fn event_count(&self) -> u64 {
         self.events.rows()
     }
 
+    /// Rows in the rejects table.
     pub fn reject_count(&self) -> u64 {
         self.rejects.rows()
     }

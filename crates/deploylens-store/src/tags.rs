@@ -18,25 +18,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Generation, SourceCheckpoint};
 
-/// Tag names.
+/// Tag name: the collector that wrote the file.
 pub const COLLECTOR: &str = "deploylens.collector";
+/// Tag name: the writing collector's transaction version of the commit.
 pub const TXN: &str = "deploylens.txn";
+/// Tag name: the read state after the commit, as JSON.
 pub const STATE: &str = "deploylens.state";
+/// Tag name: the source byte ranges the file's rows came from, as JSON.
 pub const RANGES: &str = "deploylens.ranges";
+/// Tag name: xxh3-64 of the file's bytes, in hex.
 pub const XXH3: &str = "deploylens.xxh3";
+/// Tag name: the rows the file holds.
 pub const ROWS: &str = "deploylens.rows";
+/// Tag name: the rejects an events file's commit stored in the rejects table.
 pub const REJECTS: &str = "deploylens.rejects";
+/// Tag name: the lines of an events file's commit that repeated a stored event.
 pub const DUPLICATES: &str = "deploylens.duplicates";
 
 /// Bytes `[start, end)` of one generation of a source path, whose lines start at line
 /// `start_line + 1`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceRange {
+    /// The source path the bytes were read under.
     pub path: String,
     /// The generation as it was when the range was read (its identity and proofs).
     pub generation: Generation,
+    /// Offset of the range's first byte.
     pub start: u64,
+    /// Offset just past its last byte.
     pub end: u64,
+    /// Lines before `start`, so that line numbers come out the same when it is read again.
     pub start_line: u64,
 }
 
@@ -84,13 +95,22 @@ fn same_generation(a: &Generation, b: &Generation) -> bool {
 /// The deploylens tags of one data file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileTags {
+    /// The collector that wrote the file.
     pub collector: Option<String>,
+    /// That collector's transaction version of the commit (the newest, for a compacted file).
     pub txn: Option<i64>,
+    /// The read state, after the commit, of every source path the rows came from.
     pub state: Vec<SourceCheckpoint>,
+    /// The source byte ranges the rows came from, to read them again if the file is damaged.
     pub ranges: Vec<SourceRange>,
+    /// xxh3-64 of the file's bytes, to tell a damaged file.
     pub xxh3: Option<u64>,
+    /// The rows the file holds.
     pub rows: Option<u64>,
+    /// On an events file: the rejects its commit stored in the rejects table, so that a
+    /// commit whose rejects never landed can be found.
     pub rejects: Option<u64>,
+    /// On an events file: the lines of its commit that repeated a stored event.
     pub duplicates: Option<u64>,
 }
 

@@ -64,6 +64,7 @@ impl WriterOptions {
 pub struct Repair {
     /// Which rows to store again from the ranges.
     pub want: Want,
+    /// The source byte ranges that hold the lines.
     pub ranges: Vec<SourceRange>,
     /// Damaged files the repairing commit removes.
     pub replaces: Vec<(Table, String)>,
@@ -74,8 +75,11 @@ pub struct Repair {
 /// Which rows a repair stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Want {
+    /// Only events (a damaged events file).
     Events,
+    /// Only rejects (a damaged rejects file, or a commit whose rejects never landed).
     Rejects,
+    /// Both kinds, as an ordinary read stores them.
     Both,
 }
 
@@ -86,7 +90,9 @@ pub struct CommitInfo {
     pub txn: i64,
     /// The events table's version after the commit.
     pub events_version: u64,
+    /// Events stored.
     pub events: u64,
+    /// Rejects stored.
     pub rejects: u64,
 }
 
@@ -633,7 +639,9 @@ impl Drop for Store {
 /// Rows and the read state for one commit.
 #[derive(Debug, Default)]
 pub struct CommitBatch {
+    /// Event rows, in the events table's schema (may be empty).
     pub events: Vec<RecordBatch>,
+    /// Reject rows, in the rejects table's schema (may be empty).
     pub rejects: Vec<RecordBatch>,
     /// The new read state of every path read.
     pub sources: Vec<SourceCheckpoint>,

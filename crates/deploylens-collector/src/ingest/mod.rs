@@ -36,6 +36,7 @@ use sink::{Run, Sink};
 /// Limits of one ingest.
 #[derive(Debug, Clone, Copy)]
 pub struct IngestOptions {
+    /// How lines are decoded and validated (the longest line accepted).
     pub decode: DecodeOptions,
     /// Commit after this many buffered rows...
     pub commit_rows: usize,
@@ -60,6 +61,7 @@ pub struct Unreadable {
     pub source: PathBuf,
     /// The file that failed (the path itself, or a rotated generation of it).
     pub file: PathBuf,
+    /// What went wrong, as a message.
     pub error: String,
 }
 
@@ -72,13 +74,21 @@ impl std::fmt::Display for Unreadable {
 /// What an ingest did, for the summary and the metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestReport {
+    /// Source paths handed to the ingest.
     pub files_seen: u64,
+    /// Files read without error; each rotated generation of a path counts as one.
     pub files_read: u64,
+    /// Bytes read from them.
     pub bytes_read: u64,
+    /// Lines read, blank and over-long ones included.
     pub lines: u64,
+    /// New events stored.
     pub events: u64,
+    /// Lines that repeated an event already stored, or seen earlier in this ingest.
     pub duplicates: u64,
+    /// Empty lines, which store nothing.
     pub blank_lines: u64,
+    /// Rejected lines, by reason.
     pub rejects: BTreeMap<RejectReason, u64>,
     /// Bytes of NUL padding skipped at line starts (left by copytruncate).
     pub nul_bytes_skipped: u64,
@@ -91,10 +101,12 @@ pub struct IngestReport {
     /// Source paths to look at again soon, although they did not change: a rotated file
     /// beside them was still being written, or a read of one was cut short.
     pub revisit: Vec<PathBuf>,
+    /// Commits that landed.
     pub commits: u64,
 }
 
 impl IngestReport {
+    /// Rejected lines, all reasons together.
     pub fn reject_total(&self) -> u64 {
         self.rejects.values().sum()
     }
@@ -175,6 +187,7 @@ impl Ingestor {
             .expect("a commit is in flight only inside ingest()")
     }
 
+    /// The store, for upkeep between ingests: compaction, clean-up, reloads.
     pub fn store_mut(&mut self) -> &mut Store {
         self.committer
             .store_mut()
