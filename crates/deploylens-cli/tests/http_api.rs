@@ -178,9 +178,20 @@ fn limits_timeout_memory_rows_body_and_concurrency() {
     let ((status, _, body), took) = slow.join().unwrap();
     assert_eq!(status, 408, "{}", String::from_utf8_lossy(&body));
     assert!(took < Duration::from_secs(3), "the timeout fired after {took:?}");
-    // The slot is free again.
-    let (status, _, _) = post_sql(&a, "SELECT 1 AS one", "application/json");
-    assert_eq!(status, 200);
+    // The slot is free again once the timed-out work has stopped (it is held until then).
+    let freed = Instant::now();
+    loop {
+        let (status, _, _) = post_sql(&a, "SELECT 1 AS one", "application/json");
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 429);
+        assert!(
+            freed.elapsed() < Duration::from_secs(5),
+            "the slot stayed taken for 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     server.kill();
 
     // Memory: millions of groups do not fit in 16 MiB, and the query fails fast and cleanly.
