@@ -226,6 +226,22 @@ pub(crate) async fn get(t: &DeltaTable, path: &str) -> Result<Bytes, StoreError>
         .map_err(|e| StoreError::Object(format!("reading {path}: {e}")))
 }
 
+/// A data file's bytes, or `None` when the file does not exist (other errors, such as a
+/// network failure, are errors: they say nothing about the file).
+pub(crate) async fn get_if_present(t: &DeltaTable, path: &str) -> Result<Option<Bytes>, StoreError> {
+    match get(t, path).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(_) => {
+            let store: Arc<dyn ObjectStore> = t.log_store().object_store(None);
+            match store.head(&Path::from(path)).await {
+                Err(deltalake::ObjectStoreError::NotFound { .. }) => Ok(None),
+                Ok(_) => get(t, path).await.map(Some),
+                Err(e) => Err(StoreError::Object(format!("reading {path}: {e}"))),
+            }
+        }
+    }
+}
+
 /// Decodes a data file, naming it in the error.
 pub(crate) fn decode(
     path: &str,

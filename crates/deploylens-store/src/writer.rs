@@ -222,14 +222,16 @@ impl Store {
             for f in own {
                 let Some(expected) = f.tags.xxh3 else { continue };
                 let t = self.table(table);
-                let got = self.blocking.run(delta::get(t, &f.path));
+                // A read that fails for another reason than a missing file (a network error)
+                // fails the open: it says nothing about the file, and a repair would drop it.
+                let got = self.blocking.run(delta::get_if_present(t, &f.path))?;
                 let reason = match got {
-                    Ok(bytes) if xxhash_rust::xxh3::xxh3_64(&bytes) == expected => continue,
-                    Ok(bytes) => {
+                    Some(bytes) if xxhash_rust::xxh3::xxh3_64(&bytes) == expected => continue,
+                    Some(bytes) => {
                         self.quarantine(table, &f.path, bytes);
                         "its bytes no longer match their hash".to_string()
                     }
-                    Err(e) => e.to_string(),
+                    None => "the file is missing".to_string(),
                 };
                 tracing::warn!(
                     "data file {} of the {} table is damaged ({reason}); it is moved aside and its {} lines are read again",
