@@ -52,8 +52,9 @@ pub struct SourceRange {
 }
 
 impl SourceRange {
-    /// Joins ranges of the same generation that touch, so that a compacted file lists one
-    /// range per generation rather than one per small commit.
+    /// Joins ranges of the same generation that touch or overlap, so that a compacted file
+    /// lists one range per generation rather than one per small commit, and lines listed by
+    /// two torn commits (a repair that was itself torn) are read again once.
     pub fn coalesce(mut ranges: Vec<SourceRange>) -> Vec<SourceRange> {
         ranges.sort_by(|a, b| {
             (
@@ -76,10 +77,12 @@ impl SourceRange {
             if let Some(last) = out.last_mut()
                 && last.path == r.path
                 && same_generation(&last.generation, &r.generation)
-                && last.end == r.start
+                && r.start <= last.end
             {
-                last.end = r.end;
-                last.generation = r.generation;
+                if r.end > last.end {
+                    last.end = r.end;
+                    last.generation = r.generation;
+                }
                 continue;
             }
             out.push(r);

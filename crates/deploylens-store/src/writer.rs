@@ -250,8 +250,12 @@ impl Store {
                 });
             }
         }
-        // Commits whose rejects never landed.
+        // Commits whose rejects never landed: one repair for all of them, since a torn repair
+        // commit lists the ranges of the commit it repaired again, and rejects are not
+        // deduplicated by id. Its rejects land in one commit, which covers every torn one.
         let rejects_txn = self.own_txn(Table::Rejects)?;
+        let mut torn_txns = vec![];
+        let mut torn_ranges = vec![];
         for f in self.own_files(Table::Events) {
             let torn = f.tags.txn.is_some_and(|t| t > rejects_txn) && f.tags.rejects.unwrap_or(0) > 0;
             if torn
@@ -259,13 +263,18 @@ impl Store {
                     .iter()
                     .any(|r| r.replaces.iter().any(|(_, p)| *p == f.path))
             {
-                repairs.push(Repair {
-                    want: Want::Rejects,
-                    ranges: f.tags.ranges.clone(),
-                    replaces: vec![],
-                    why: format!("the rejects of commit {} never landed", f.tags.txn.unwrap_or(0)),
-                });
+                torn_txns.push(f.tags.txn.unwrap_or(0));
+                torn_ranges.extend(f.tags.ranges.iter().cloned());
             }
+        }
+        if !torn_txns.is_empty() {
+            torn_txns.sort_unstable();
+            repairs.push(Repair {
+                want: Want::Rejects,
+                ranges: SourceRange::coalesce(torn_ranges),
+                replaces: vec![],
+                why: format!("the rejects of commits {torn_txns:?} never landed"),
+            });
         }
         self.repairs = repairs;
         Ok(())

@@ -200,7 +200,9 @@ impl LineSink for Sink<'_> {
     }
 
     fn wants_checkpoint(&self) -> bool {
-        self.run.full()
+        // Rejects read again for a repair land in one commit: they have no id to drop
+        // repeats by, and a part that landed would hide the rest from the next open.
+        self.want != Want::Rejects && self.run.full()
     }
 
     fn checkpoint(&mut self, at: ReadProgress) -> Result<(), SinkStop> {
