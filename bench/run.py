@@ -470,19 +470,58 @@ def commit_stats(table_dir):
     return {"commits_by_collector": per, "operations": ops, "recorded_retries": retries, "metadata_entries": metadata}
 
 
-def bench_history(work, commits, repeat):
+def build_history(data, repos, work):
+    """One commit per event: one `ingest --commit-rows 1` per repository, all at once, each its
+    own collector (the first one creates the table before the others start)."""
+    procs, errs = [], []
+    t0 = time.perf_counter()
+    for i, repo in enumerate(repos):
+        err = open(os.path.join(work, f"history-{i}.err"), "wb")
+        errs.append(err)
+        procs.append(subprocess.Popen([BIN, "--data-dir", data, "ingest", repo, "--commit-rows", "1", "--collector-id", f"h{i + 1}"], stdout=subprocess.DEVNULL, stderr=err))
+        while i == 0 and not os.path.exists(os.path.join(data, "events", "_delta_log", f"{1:020}.json")):
+            if procs[0].poll() is not None:
+                break
+            time.sleep(0.05)
+    rss = 0.0
+    for p in procs:
+        _, status, usage = os.wait4(p.pid, 0)
+        rss = max(rss, usage.ru_maxrss / 1024.0)
+        if status != 0:
+            raise RuntimeError(f"history ingest failed: {open(errs[procs.index(p)].name).read()[-2000:]}")
+    secs = time.perf_counter() - t0
+    for e in errs:
+        e.close()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "".join(open(e.name, errors="replace").read() for e in errs))
+    conflicts = {k: sum(1 for l in text.splitlines() if mark in l) for k, mark in CONFLICT_MARKS.items()}
+    # Wall time per commit along the history, from the commit timestamps of the log.
+    log = os.path.join(data, "events", "_delta_log")
+    stamps = {}
+    for n in os.listdir(log):
+        if re.fullmatch(r"\d{20}\.json", n):
+            for line in open(os.path.join(log, n)):
+                info = json.loads(line).get("commitInfo")
+                if info:
+                    stamps[int(n[:20])] = info["timestamp"]
+    vs = sorted(stamps)
+    step = max(1, len(vs) // 10)
+    per_commit = [{"versions": f"{vs[a]}-{vs[min(a + step, len(vs) - 1)]}", "ms_per_commit": (stamps[vs[min(a + step, len(vs) - 1)]] - stamps[vs[a]]) / max(1, min(a + step, len(vs) - 1) - a)} for a in range(1, len(vs) - 1, step)]
+    return {"writers": len(repos), "build_seconds": secs, "build_commits_per_s": (len(vs) - 1) / secs, "build_peak_rss_mib": rss, "build_conflicts": conflicts, "build_ms_per_commit": per_commit}
+
+
+def bench_history(work, commits, repeat, writers=1):
     """Opening a table whose log has `commits` entries (one event each) against one commit of the
     same events; deploylens `sql` (start-up, opening, the query) vs the deltalake package."""
     eco = os.path.join(work, "eco-history")
     shutil.rmtree(eco, ignore_errors=True)
-    sh([BIN, "--quiet", "demo", eco, "--repos", "1", "--events", str(commits), "--bad-fraction", "0", "--seed", "3", "--end", AS_OF], stdout=subprocess.DEVNULL)
+    sh([BIN, "--quiet", "demo", eco, "--repos", str(writers), "--events", str(commits), "--bad-fraction", "0", "--seed", "3", "--end", AS_OF], stdout=subprocess.DEVNULL)
     long_t = os.path.join(work, "dl-history")
     flat = os.path.join(work, "dl-flat")
     for d in (long_t, flat):
         shutil.rmtree(d, ignore_errors=True)
-    build_s, build_rss = measured([BIN, "--data-dir", long_t, "--quiet", "ingest", eco, "--commit-rows", "1"])
+    build = build_history(long_t, sorted(glob.glob(os.path.join(eco, "*"))), work)
     flat_s, _ = measured([BIN, "--data-dir", flat, "--quiet", "ingest", eco])
-    result = {"commits": commits, "build_seconds": build_s, "build_commits_per_s": commits / build_s, "build_peak_rss_mib": build_rss, "tables": {}}
+    result = {"commits": commits, **build, "tables": {}}
     start_ours = statistics.median(measured([BIN, "--version"])[0] for _ in range(repeat))
     start_py = statistics.median(measured([sys.executable, "-c", "import deltalake, pyarrow.dataset"])[0] for _ in range(repeat))
     result["startup"] = {"deploylens_version_seconds": start_ours, "python_import_seconds": start_py}
@@ -762,7 +801,7 @@ def machine():
 
 def write_report(res, path):
     m = res["machine"]
-    L = ["# Benchmarks", "", f"Produced by `python3 bench/run.py` on {m['date']}: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; {m['deploylens']} ({m['rustc']}, release profile), DuckDB {m['duckdb']} and deltalake {m['deltalake']} (Python packages, default threads). The store is two Delta Lake tables, `events/` and `rejects/`. Medians of {res['repeat']} runs; the machine is shared and noisy, so read ratios rather than absolutes. Rerun: `python3 bench/run.py`.{res.get('sizes_note', '')}", ""]
+    L = ["# Benchmarks", "", f"Produced by `python3 bench/run.py` on {m['date']}: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; {m['deploylens']} ({m['rustc']}, release profile), DuckDB {m['duckdb']} and deltalake {m['deltalake']} (Python packages, default threads). The store is two Delta Lake tables, `events/` and `rejects/`. Medians of {res['repeat']} runs; the machine is shared and noisy, so read ratios rather than absolutes. Rerun: `python3 bench/run.py`.{res.get('sizes_note', '')}{resumed_note(res)}", ""]
     L += ["## Ingest: JSONL to the Delta table", "", "deploylens validates every line (rejects kept with file, line and reason), drops repeated events and commits each batch of at most 100,000 rows as one Delta log entry; DuckDB's `read_json(..., ignore_errors=true)` coerces or skips what it cannot read and writes one Parquet file. `cat` is the cost of reading the files.", "",
           "| events | size | deploylens | DuckDB | cat | deploylens / DuckDB (throughput) | deploylens peak RSS | DuckDB peak RSS |", "|---|---|---|---|---|---|---|---|"]
     for n, r in sorted(res["ingest"].items(), key=lambda kv: int(kv[0])):
@@ -797,7 +836,7 @@ def write_report(res, path):
         for name, t in (("one commit per event", lg), ("one commit", fl)):
             L.append(f"| {name} ({plural(t['log_entries'], 'log entry', 'log entries')}, {plural(t['checkpoint_files'], 'checkpoint')}, {plural(t['data_files'], 'data file')}) | {t['deploylens_seconds']*1e3:.0f} ms | {t['deltalake_seconds']*1e3:.0f} ms | {t['deltalake_open_seconds']*1e3:.0f} ms | {t['deltalake_count_seconds']*1e3:.0f} ms | {t['deltalake_seconds']/t['deploylens_seconds']:.2f}x | {t['deltalake_stats_seconds']*1e3:.0f} ms |")
         st = h["startup"]
-        L += ["", f"Start-up alone: `deploylens --version` {st['deploylens_version_seconds']*1e3:.0f} ms; `python3 -c \"import deltalake, pyarrow.dataset\"` {st['python_import_seconds']*1e3:.0f} ms. Both counted {lg['rows_deploylens']:,} and {lg['rows_deltalake']:,} rows. Writing the {h['commits']:,} commits took {h['build_seconds']:.0f} s ({h['build_commits_per_s']:.0f} commits/s, peak RSS {h['build_peak_rss_mib']:.0f} MiB); the log is {lg['log_bytes']/1e6:.1f} MB of JSON and the last checkpoint {lg['last_checkpoint_bytes']/1e6:.1f} MB."]
+        L += ["", f"Start-up alone: `deploylens --version` {st['deploylens_version_seconds']*1e3:.0f} ms; `python3 -c \"import deltalake, pyarrow.dataset\"` {st['python_import_seconds']*1e3:.0f} ms. Both counted {lg['rows_deploylens']:,} and {lg['rows_deltalake']:,} rows. Writing the {h['commits']:,} commits ({writers_phrase(h['writers'])}) took {h['build_seconds']:.0f} s: {h['build_commits_per_s']:.1f} commits/s, from {h['build_ms_per_commit'][0]['ms_per_commit']:.0f} ms per commit over versions {h['build_ms_per_commit'][0]['versions']} to {h['build_ms_per_commit'][-1]['ms_per_commit']:.0f} ms over versions {h['build_ms_per_commit'][-1]['versions']} (peak RSS {h['build_peak_rss_mib']:.0f} MiB; conflicts retried {h['build_conflicts']['table_updated']} + {h['build_conflicts']['version_exists']}, commits failed {h['build_conflicts']['commit_failed']}); the log is {lg['log_bytes']/1e6:.1f} MB of JSON and the last checkpoint {lg['last_checkpoint_bytes']/1e6:.1f} MB."]
     c = res.get("collectors")
     if c:
         f4, f1, ig = c["four"], c["one"], c["ingest"]
@@ -835,9 +874,24 @@ def write_report(res, path):
         carried = f" Not measured in this run (the release `search_bench` example was not built); these are the figures of the run of {s['carried_from']}. The search does not read the store." if s.get("carried_from") else ""
         L += ["", "## Search of past fixes", "", f"`Index::search` over {s['failures']:,} past failures ({s['templates']} fingerprints), {s['queries']} queries (half reworded):{carried}", "",
               "| p50 | p99 | max | index build | target |", "|---|---|---|---|---|", f"| {s['p50_ms']:.2f} ms | {s['p99_ms']:.2f} ms | {s['max_ms']:.2f} ms | {s['build_seconds']:.1f} s | p99 < 50 ms |", ""]
+    if res.get("grouping"):
+        import grouping
+        L += ["", grouping.report(res["grouping"]), ""]
     L += [kept_analysis(path)]
     L += ["## Raw figures", "", "```json", json.dumps(res, indent=1, default=str), "```", ""]
     open(path, "w").write("\n".join(L))
+
+
+def writers_phrase(n):
+    if n == 1:
+        return "one `ingest --commit-rows 1`"
+    return f"{n} `ingest --commit-rows 1` at once, each over its own repository under its own collector id"
+
+
+def resumed_note(res):
+    if not res.get("resumed"):
+        return ""
+    return f" The {' and '.join(res['resumed'])} figures come from an earlier invocation of this run on the same day (`--results`), the others from a later one."
 
 
 def plural(n, one, many=None):
@@ -893,7 +947,7 @@ def kept_analysis(path):
     return m.group(0) if m else ""
 
 
-SECTIONS = ("ingest", "refresh", "history", "collectors", "live", "search")
+SECTIONS = ("ingest", "refresh", "history", "collectors", "live", "search", "grouping")
 
 
 def search_binary(no_build):
@@ -915,11 +969,12 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--history-commits", type=int, default=10_000, help="commits of the table with a long history")
     ap.add_argument("--collectors-seconds", type=float, default=30, help="how long the four collectors' roots are appended to")
-    ap.add_argument("--collectors-max-lines", type=int, default=4_000_000, help="most lines appended in the collectors run")
+    ap.add_argument("--collectors-max-lines", type=int, default=6_000_000, help="most lines appended in the collectors run")
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"which to run, of {','.join(SECTIONS)}; the report needs all")
     ap.add_argument("--quick", action="store_true", help="small sizes, one run: checks the script")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--no-build", action="store_true", help="use the release binary as it is")
+    ap.add_argument("--results", help="JSON file of the figures: sections it already holds are not run again, and each finished section is saved to it (to resume a long run)")
     ap.add_argument("--binary", default=BIN, help="the deploylens binary (default: target/release/deploylens, or $DEPLOYLENS_BIN)")
     a = ap.parse_args()
     BIN = os.path.abspath(a.binary)
@@ -934,6 +989,19 @@ def main():
     prev = previous_raw(a.out)
     work = tempfile.mkdtemp(prefix="deploylens-bench-")
     res = {"machine": machine(), "repeat": a.repeat, "ingest": {}, "before_delta": before_delta(prev)}
+    if a.results and os.path.exists(a.results):
+        saved = json.load(open(a.results))
+        for k in SECTIONS:
+            if saved.get(k):
+                res[k] = saved[k]
+                sections.discard(k)
+                print(f"{k}: figures of {a.results}", flush=True)
+        res["resumed"] = sorted(k for k in SECTIONS if saved.get(k))
+
+    def save():
+        if a.results:
+            json.dump(res, open(a.results, "w"), indent=1, default=str)
+
     try:
         ecos = {}
         if "ingest" in sections or "refresh" in sections:
@@ -947,23 +1015,28 @@ def main():
                 if "ingest" in sections:
                     res["ingest"][str(n)] = bench_ingest(eco, a.repeat, work)
                     print("ingest", n, json.dumps(res["ingest"][str(n)]), flush=True)
+                    save()
                 if n != a.refresh_size:
                     shutil.rmtree(eco, ignore_errors=True)  # 10M events take 2 GB
         if "refresh" in sections:
             res["refresh"] = bench_refresh(ecos[a.refresh_size], a.repeat, work)
             shutil.rmtree(res["refresh"].pop("data"), ignore_errors=True)
             print("refresh", json.dumps({k: v for k, v in res["refresh"].items() if k != "checks"}), json.dumps(res["refresh"]["checks"]), flush=True)
+            save()
         shutil.rmtree(ecos.get(a.refresh_size, os.path.join(work, "none")), ignore_errors=True)
         if "history" in sections:
             res["history"] = bench_history(work, a.history_commits, a.repeat)
             print("history", json.dumps(res["history"]), flush=True)
+            save()
             shutil.rmtree(os.path.join(work, "dl-history"), ignore_errors=True)
         if "collectors" in sections:
             res["collectors"] = bench_collectors(work, a.collectors_seconds, a.collectors_max_lines)
             print("collectors", json.dumps({k: v for k, v in res["collectors"].items() if k not in ("four", "one")}), flush=True)
+            save()
         if "live" in sections:
             res["live"] = bench_live(work, repos=100 if a.quick else 1000, appends=20 if a.quick else 100, load_seconds=10 if a.quick else 60)
             print("live", json.dumps(res["live"]), flush=True)
+            save()
         if "search" in sections:
             binary = search_binary(a.no_build)
             if binary is None and prev.get("search"):
@@ -972,7 +1045,12 @@ def main():
             elif binary is not None:
                 res["search"] = bench_search(20000 if a.quick else 1_000_000, binary)
                 print("search", json.dumps(res["search"]), flush=True)
-        if set(SECTIONS) <= sections:
+        if "grouping" in sections:
+            import grouping
+            res["grouping"] = grouping.evaluate(BIN)
+            print("grouping", json.dumps({k: v["mean"] for k, v in res["grouping"]["splits"].items()}), flush=True)
+            save()
+        if all(k in res for k in SECTIONS if k != "search") and res["ingest"]:
             write_report(res, a.out)
         else:
             print(json.dumps(res, default=str)[:20000])

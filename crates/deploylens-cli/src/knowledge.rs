@@ -22,36 +22,105 @@ pub enum TextOrJson {
 
 #[derive(Args)]
 pub struct FingerprintArgs {
-    /// The error message (otherwise one message per line on standard input)
+    /// The error message (otherwise one message per line on standard input, read as one
+    /// corpus: words that vary between lines of one template become `<*>`)
     #[arg(long)]
     pub text: Option<String>,
     #[arg(long, short, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
+    /// Fingerprint each line alone, by the masking rules only: the fingerprint that ingest
+    /// stores in `error_fingerprint`
+    #[arg(long)]
+    pub per_line: bool,
+    /// Say which words were taken as variables and why (JSON: an `explain` list; text: a
+    /// line after each message)
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// What `fingerprint` prints for one line.
+struct Outcome {
+    fingerprint: String,
+    template: String,
+    explain: Option<Vec<deploylens_fingerprint::miner::Explanation>>,
+}
+
+/// Every line grouped with the others before any is printed, so that each gets its group's
+/// final template; a group's id never changes once founded.
+fn grouped(messages: &[String], explain: bool) -> Vec<Outcome> {
+    use deploylens_fingerprint::miner::{MinerOptions, explain as why, group_corpus};
+    let masked: Vec<String> = messages
+        .iter()
+        .map(|m| deploylens_fingerprint::template(m))
+        .collect();
+    let corpus = group_corpus(&masked, MinerOptions::default());
+    masked
+        .iter()
+        .zip(&corpus.assignment)
+        .map(|(t, &g)| {
+            let group = &corpus.groups[g];
+            Outcome {
+                fingerprint: group.id.clone(),
+                template: group.template(),
+                explain: explain.then(|| why(t, group)),
+            }
+        })
+        .collect()
+}
+
+/// One line by the masking rules alone.
+fn line_alone(message: &str, explain: bool) -> Outcome {
+    let a = deploylens_fingerprint::analyze(message);
+    let explain = explain.then(|| {
+        let mut miner = deploylens_fingerprint::miner::Miner::default();
+        let g = miner.add_template(&a.template);
+        deploylens_fingerprint::miner::explain(&a.template, miner.group(g))
+    });
+    Outcome {
+        fingerprint: a.fingerprint,
+        template: a.template,
+        explain,
+    }
 }
 
 pub fn fingerprint(args: FingerprintArgs) -> anyhow::Result<ExitCode> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut emit = |message: &str| -> anyhow::Result<()> {
-        let a = deploylens_fingerprint::analyze(message);
-        match args.format {
-            TextOrJson::Text => writeln!(out, "{}\t{}", a.fingerprint, a.template)?,
-            TextOrJson::Json => writeln!(
-                out,
-                "{}",
-                serde_json::json!({"fingerprint": a.fingerprint, "template": a.template, "message": message})
-            )?,
-        }
-        Ok(())
-    };
-    match &args.text {
-        Some(t) => emit(t)?,
+    let messages: Vec<String> = match &args.text {
+        Some(t) => vec![t.clone()],
         None => {
+            let mut all = Vec::new();
             for line in std::io::stdin().lock().lines() {
                 let line = line.context("reading standard input")?;
                 if !line.trim().is_empty() {
-                    emit(&line)?;
+                    all.push(line);
                 }
+            }
+            all
+        }
+    };
+    let outcomes = if args.per_line {
+        messages.iter().map(|m| line_alone(m, args.explain)).collect()
+    } else {
+        grouped(&messages, args.explain)
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (message, o) in messages.iter().zip(outcomes) {
+        match args.format {
+            TextOrJson::Text => {
+                writeln!(out, "{}\t{}", o.fingerprint, o.template)?;
+                for e in o.explain.iter().flatten() {
+                    writeln!(out, "  {} -> {}: {}", e.word, e.placeholder, e.why)?;
+                }
+            }
+            TextOrJson::Json => {
+                let mut v = serde_json::json!({"fingerprint": o.fingerprint, "template": o.template, "message": message});
+                if let Some(e) = o.explain {
+                    v["explain"] = e
+                        .iter()
+                        .map(|e| serde_json::json!({"position": e.position, "word": e.word, "as": e.placeholder, "why": e.why}))
+                        .collect();
+                }
+                writeln!(out, "{v}")?;
             }
         }
     }
@@ -110,6 +179,10 @@ pub async fn fixes(g: &Global, args: FixesArgs) -> anyhow::Result<ExitCode> {
                 println!(
                     "   seen {} time(s) with this fix, in {} repositories{resolution}; fingerprint {}",
                     h.occurrences, h.repositories, h.fingerprint
+                );
+                println!(
+                    "   from:  {}:{} (event {})",
+                    h.source_file, h.source_line, h.event_id
                 );
             }
         }

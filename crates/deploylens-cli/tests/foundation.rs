@@ -473,3 +473,23 @@ fn exact_percentile_cont_in_ad_hoc_sql() {
     assert_eq!(rows[0]["c"].as_f64(), Some(95.05));
     assert!(close(rows[0]["d"].as_f64(), Some(5.95)));
 }
+
+#[test]
+fn json_fields_of_metadata_are_reachable_in_ad_hoc_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_json(dir.path(), &[&ecosystem()]);
+    let rows = sql(
+        dir.path(),
+        "SELECT repository, metadata->>'backup_dir' AS dir, json_get_int(metadata, 'size_bytes') AS size \
+         FROM events WHERE repository = 'chora-compose' AND event_type = 'backup'",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["dir"], "/var/backups/chora-compose/2025-11-04");
+    assert_eq!(rows[0]["size"], 48213760);
+    // A key that is not there is null, not an error.
+    let missing = sql(
+        dir.path(),
+        "SELECT count(json_get_str(metadata, 'no_such_key')) AS n FROM events",
+    );
+    assert_eq!(missing[0]["n"], 0);
+}

@@ -36,6 +36,16 @@ fn fingerprint_groups_the_same_failure_and_reads_stdin() {
     assert!(text.contains("\tport <port> already in use"), "{text}");
 }
 
+/// Whether any string in `v` contains `text`.
+fn holds_text(v: &serde_json::Value, text: &str) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains(text),
+        serde_json::Value::Array(a) => a.iter().any(|x| holds_text(x, text)),
+        serde_json::Value::Object(o) => o.values().any(|x| holds_text(x, text)),
+        _ => false,
+    }
+}
+
 #[test]
 fn fixes_answers_with_past_fixes_best_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,6 +71,23 @@ fn fixes_answers_with_past_fixes_best_first() {
         hits.windows(2)
             .all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64())
     );
+    // Each result points at the line it came from, and at its event.
+    for h in &hits {
+        let file = h["source_file"].as_str().unwrap();
+        let line = h["source_line"].as_u64().unwrap();
+        // The test data holds invalid UTF-8 on purpose, on other lines.
+        let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
+        let raw = text.lines().nth(line as usize - 1).unwrap();
+        let first_error = h["error"].as_str().unwrap().split(" | ").next().unwrap();
+        let event: serde_json::Value = serde_json::from_str(raw).unwrap();
+        assert!(holds_text(&event, first_error), "{file}:{line} is {raw}");
+        let id = h["event_id"].as_str().unwrap();
+        let found = sql(
+            dir.path(),
+            &format!("SELECT source_line FROM events WHERE event_id = '{id}'"),
+        );
+        assert_eq!(found[0]["source_line"].as_u64(), Some(line));
+    }
     // A reworded error still finds the volume fix by its words.
     let text = run(
         dir.path(),
@@ -113,6 +140,17 @@ fn knowledge_export_writes_one_line_per_fingerprint() {
     assert_eq!(health["repositories"].as_array().unwrap().len(), 4);
     assert!(health["fixes"].as_array().unwrap().len() >= 3);
     assert!(health["median_resolution_seconds"].as_f64().is_some());
+    // The latest occurrence, by file, line and event id.
+    let latest = sql(
+        dir.path(),
+        &format!(
+            "SELECT source_file, source_line, event_id FROM events WHERE error_fingerprint = '{}' ORDER BY timestamp DESC LIMIT 1",
+            health["fingerprint"].as_str().unwrap()
+        ),
+    );
+    for k in ["source_file", "source_line", "event_id"] {
+        assert_eq!(health[k], latest[0][k], "{k}");
+    }
 }
 
 #[test]
@@ -155,6 +193,14 @@ fn api_fixes_over_a_real_socket() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["results"].as_array().unwrap().len(), 2);
     assert_eq!(v["results"][0]["why"], "same fingerprint");
+    assert!(
+        v["results"][0]["source_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("deployment.jsonl")
+    );
+    assert!(v["results"][0]["source_line"].as_u64().unwrap() >= 1);
+    assert_eq!(v["results"][0]["event_id"].as_str().unwrap().len(), 32);
     let (status, body) = http_get(&server.addr, "/api/fixes").unwrap();
     assert_eq!(status, 400);
     assert!(body.contains("missing q"));

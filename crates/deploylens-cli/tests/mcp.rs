@@ -33,6 +33,14 @@ fn a_real_mcp_client_lists_and_calls_every_tool() {
     assert_eq!(search["is_error"], false);
     let first = &search["hits"][0];
     assert_eq!(first["why"], "same fingerprint");
+    assert!(
+        first["source_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("deployment.jsonl"),
+        "{first}"
+    );
+    assert_eq!(first["event_id"].as_str().unwrap().len(), 32, "{first}");
     assert!(first["fix"].as_str().unwrap().contains("start_period"), "{first}");
 
     let sql = &got["sql"];

@@ -52,6 +52,7 @@
 #![warn(missing_docs)]
 
 mod lexical;
+pub mod miner;
 mod normalize;
 mod prefix;
 

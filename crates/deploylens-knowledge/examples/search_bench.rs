@@ -108,6 +108,7 @@ fn main() {
                 template: a.template,
                 fix: (i % 4 != 0).then(|| format!("{fix} (case {})", i % 50)),
                 resolution_time_seconds: Some((i % 3600) as f64),
+                source: Default::default(),
             }
         })
         .collect();

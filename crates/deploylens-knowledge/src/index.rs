@@ -26,6 +26,19 @@ pub struct PastFailure {
     pub fix: Option<String>,
     /// Seconds it took to find and apply the fix, if recorded.
     pub resolution_time_seconds: Option<f64>,
+    /// Where the event was read, so that a person or an agent can open it.
+    pub source: SourceRef,
+}
+
+/// The line an event was read from, and its id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceRef {
+    /// The JSONL file, as the collector read it.
+    pub source_file: String,
+    /// Its line number, from 1.
+    pub source_line: u64,
+    /// The event's content id (32 hex digits).
+    pub event_id: String,
 }
 
 /// A search result.
@@ -57,6 +70,12 @@ pub struct Hit {
     pub occurrences: usize,
     /// Repositories where this fingerprint failed.
     pub repositories: usize,
+    /// The file of the occurrence shown.
+    pub source_file: String,
+    /// Its line number in that file.
+    pub source_line: u64,
+    /// Its event id: `SELECT * FROM events WHERE event_id = '…'`.
+    pub event_id: String,
 }
 
 /// How a search runs.
@@ -404,6 +423,9 @@ impl Index {
                     template: g.template.clone(),
                     occurrences: count,
                     repositories: g.repositories,
+                    source_file: f.source.source_file.clone(),
+                    source_line: f.source.source_line,
+                    event_id: f.source.event_id.clone(),
                 }
             })
             .collect()

@@ -10,11 +10,12 @@
 //! 3. within those, failures with a recorded **fix** and **recent** ones are preferred.
 //!
 //! Results are grouped by (fingerprint, fix): ten copies of one fix are one answer, shown with
-//! its most recent occurrence and how often it happened.
+//! its most recent occurrence (with the file, line and event id it came from) and how often
+//! it happened.
 
 #![warn(missing_docs)]
 
 mod index;
 mod terms;
 
-pub use index::{Hit, Index, PastFailure, SearchOptions};
+pub use index::{Hit, Index, PastFailure, SearchOptions, SourceRef};

@@ -48,6 +48,7 @@ fn index_of(train: &[&Labeled]) -> Index {
                 template: a.template,
                 fix: Some(l.fix.clone()),
                 resolution_time_seconds: Some(600.0),
+                source: Default::default(),
             }
         })
         .collect();
@@ -132,6 +133,7 @@ fn a_fix_bearing_failure_outranks_one_without_a_fix() {
         template: a.template.clone(),
         fix: fix.map(str::to_string),
         resolution_time_seconds: None,
+        source: Default::default(),
     };
     // The fixless one is more recent, the fix still wins.
     let index = Index::new(vec![

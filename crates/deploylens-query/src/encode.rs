@@ -2,7 +2,7 @@
 //!
 //! | format | shape | lists | empty result |
 //! |---|---|---|---|
-//! | `table` | a text table for people | `[a, b]` | the column names |
+//! | `table` | a text table for people, wrapped to the terminal's width | `[a, b]` | the column names |
 //! | `csv` | RFC 4180 with a header row | a JSON array as text, `["a","b"]` | the header row |
 //! | `json` | one JSON array of objects, nulls explicit | JSON arrays | `[]` |
 //! | `ndjson` | one JSON object per line | JSON arrays | nothing |
@@ -68,6 +68,29 @@ impl Format {
     }
 }
 
+/// A text table of `batches`, drawn as Arrow's pretty printer draws it. Printed to a terminal,
+/// wide columns (notes, error lists) wrap to its width instead of running off the screen;
+/// written elsewhere (a pipe, a file, HTTP) no line is wrapped.
+fn text_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<comfy_table::Table, ArrowError> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default().with_display_error(true);
+    let mut table = comfy_table::Table::new();
+    table.load_preset("||--+-++|    ++++++");
+    table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    table.set_header(schema.fields().iter().map(|f| comfy_table::Cell::new(f.name())));
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, ArrowError>>()?;
+        for row in 0..batch.num_rows() {
+            table.add_row(formatters.iter().map(|f| comfy_table::Cell::new(f.value(row))));
+        }
+    }
+    Ok(table)
+}
+
 /// Writes `batches` (of `schema`) in `format`.
 pub fn write(
     out: &mut dyn Write,
@@ -76,11 +99,7 @@ pub fn write(
     format: Format,
 ) -> Result<(), ArrowError> {
     match format {
-        Format::Table => {
-            let table =
-                datafusion::arrow::util::pretty::pretty_format_batches_with_schema(schema.clone(), batches)?;
-            writeln!(out, "{table}")?;
-        }
+        Format::Table => writeln!(out, "{}", text_table(schema, batches)?)?,
         Format::Csv => {
             let mut w = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)

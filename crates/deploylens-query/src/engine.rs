@@ -302,7 +302,9 @@ fn session(opts: EngineOptions) -> Result<SessionContext, QueryError> {
                 .with_mode(datafusion::execution::disk_manager::DiskManagerMode::Disabled),
         );
     }
-    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    // `metadata` and `extra` hold JSON text: json_get_str(metadata, 'key'), `->`, `->>`.
+    datafusion_functions_json::register_all(&mut ctx)?;
     ctx.register_udaf(percentile_cont_udaf());
     ctx.register_udf(fingerprint_udf());
     ctx.register_udf(error_template_udf());

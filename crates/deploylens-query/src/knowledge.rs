@@ -6,7 +6,7 @@ use datafusion::arrow;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
-use deploylens_knowledge::{Index, PastFailure};
+use deploylens_knowledge::{Index, PastFailure, SourceRef};
 
 use crate::engine::Engine;
 use crate::window::{Window, now_us};
@@ -32,6 +32,7 @@ fn floats(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<Option<f64>>> {
         .collect())
 }
 
+/// Integers (timestamps as microseconds, line numbers); a null reads as 0.
 fn micros(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<i64>> {
     let col = cast(column(b, name)?, &DataType::Int64)?;
     let col = col.as_primitive::<Int64Type>();
@@ -52,6 +53,9 @@ pub async fn load_index(engine: &Engine) -> anyhow::Result<Index> {
         let tpl = strings(b, "error_template")?;
         let fix = strings(b, "fix")?;
         let res = floats(b, "resolution_time_seconds")?;
+        let file = strings(b, "source_file")?;
+        let line = micros(b, "source_line")?;
+        let id = strings(b, "event_id")?;
         for i in 0..b.num_rows() {
             failures.push(PastFailure {
                 timestamp_us: ts[i],
@@ -62,6 +66,11 @@ pub async fn load_index(engine: &Engine) -> anyhow::Result<Index> {
                 template: tpl[i].clone().unwrap_or_default(),
                 fix: fix[i].clone(),
                 resolution_time_seconds: res[i],
+                source: SourceRef {
+                    source_file: file[i].clone().unwrap_or_default(),
+                    source_line: line[i].max(0) as u64,
+                    event_id: id[i].clone().unwrap_or_default(),
+                },
             });
         }
     }

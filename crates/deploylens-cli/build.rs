@@ -1,0 +1,15 @@
+//! Link options of the `deploylens` binary in release builds.
+//!
+//! Without LTO every crate keeps its own copies of the generic code it instantiates
+//! (sqlparser's AST impls alone appear dozens of times), and the symbol table is large.
+//! Folding identical functions and dropping symbols at link time shrinks the installed
+//! binary without recompiling anything: a profile change (`lto`, `strip`) would rebuild
+//! all of DataFusion. Debug builds link as before, quickly.
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var("PROFILE").as_deref() == Ok("release") && cfg!(target_os = "linux") {
+        println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
+        println!("cargo:rustc-link-arg-bins=-Wl,--strip-all");
+    }
+}
