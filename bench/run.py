@@ -15,11 +15,14 @@ Builds release, generates demo ecosystems with `deploylens demo`, then measures:
   live        append -> visible in /metrics (p50/p99 over 100 appends); idle CPU of `serve`
               watching 1,000 repositories; /metrics scrape latency with 1,000 x 3 series sets
   search      `fixes` search latency over one million past failures
+  grouping    grouping accuracy on the labeled real log lines of testdata/logs, against Drain3
+              (bench/grouping.py)
 and writes docs/benchmarks.md. Medians of repeated runs; ratios against DuckDB, deltalake and cat.
+Python packages: duckdb, deltalake, pyarrow and drain3 (pip install duckdb deltalake pyarrow drain3).
 
     python3 bench/run.py [--sizes 100000,1000000,10000000] [--refresh-size 1000000] [--repeat 5]
                          [--history-commits 10000] [--collectors-seconds 30] [--quick] [--no-build]
-                         [--binary PATH]
+                         [--binary PATH] [--sections ingest,refresh,...] [--results FILE]
 """
 
 import argparse

@@ -28,9 +28,15 @@ impl From<Format> for encode::Format {
 }
 
 pub fn print(schema: &SchemaRef, batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
     let mut out = stdout.lock();
-    encode::write(&mut out, schema, batches, format.into())?;
+    if terminal {
+        encode::write_to_terminal(&mut out, schema, batches, format.into())?;
+    } else {
+        encode::write(&mut out, schema, batches, format.into())?;
+    }
     out.flush()?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! | format | shape | lists | empty result |
 //! |---|---|---|---|
-//! | `table` | a text table for people, wrapped to the terminal's width | `[a, b]` | the column names |
+//! | `table` | a text table for people (wrapped to the terminal's width by [`write_to_terminal`]) | `[a, b]` | the column names |
 //! | `csv` | RFC 4180 with a header row | a JSON array as text, `["a","b"]` | the header row |
 //! | `json` | one JSON array of objects, nulls explicit | JSON arrays | `[]` |
 //! | `ndjson` | one JSON object per line | JSON arrays | nothing |
@@ -68,15 +68,24 @@ impl Format {
     }
 }
 
-/// A text table of `batches`, drawn as Arrow's pretty printer draws it. Printed to a terminal,
-/// wide columns (notes, error lists) wrap to its width instead of running off the screen;
-/// written elsewhere (a pipe, a file, HTTP) no line is wrapped.
-fn text_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<comfy_table::Table, ArrowError> {
+/// A text table of `batches`, drawn as Arrow's pretty printer draws it. For a terminal
+/// (`terminal`), wide columns (notes, error lists) wrap to its width instead of running off the
+/// screen; otherwise (a pipe, a file, HTTP) no line is wrapped, whatever the process's own
+/// standard output is.
+fn text_table(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    terminal: bool,
+) -> Result<comfy_table::Table, ArrowError> {
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
     let options = FormatOptions::default().with_display_error(true);
     let mut table = comfy_table::Table::new();
     table.load_preset("||--+-++|    ++++++");
-    table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    if terminal {
+        table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    } else {
+        table.force_no_tty();
+    }
     table.set_header(schema.fields().iter().map(|f| comfy_table::Cell::new(f.name())));
     for batch in batches {
         let formatters = batch
@@ -91,6 +100,20 @@ fn text_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<comfy_table
     Ok(table)
 }
 
+/// Writes `batches` to a terminal: as [`write`], except that a table wraps to the terminal's
+/// width.
+pub fn write_to_terminal(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: Format,
+) -> Result<(), ArrowError> {
+    match format {
+        Format::Table => Ok(writeln!(out, "{}", text_table(schema, batches, true)?)?),
+        other => write(out, schema, batches, other),
+    }
+}
+
 /// Writes `batches` (of `schema`) in `format`.
 pub fn write(
     out: &mut dyn Write,
@@ -99,7 +122,7 @@ pub fn write(
     format: Format,
 ) -> Result<(), ArrowError> {
     match format {
-        Format::Table => writeln!(out, "{}", text_table(schema, batches)?)?,
+        Format::Table => writeln!(out, "{}", text_table(schema, batches, false)?)?,
         Format::Csv => {
             let mut w = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
@@ -261,6 +284,28 @@ mod tests {
         let parsed: Vec<String> = serde_json::from_str(&unquoted).unwrap();
         assert_eq!(parsed, vec!["a \"quoted\", b", "c"]);
         assert_eq!(lines.next(), Some("2,[]"));
+    }
+
+    #[test]
+    fn a_table_wraps_only_for_a_terminal() {
+        let schema = Arc::new(Schema::new(vec![Field::new("notes", DataType::Utf8, false)]));
+        let long = "increased start_period to 90s for n8n in docker-compose.yml ".repeat(3);
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                long.as_str(),
+            ]))],
+        )
+        .unwrap();
+        let plain = text_table(&schema, std::slice::from_ref(&b), false)
+            .unwrap()
+            .to_string();
+        assert_eq!(plain.lines().count(), 5, "{plain}");
+        let mut wrapped = text_table(&schema, &[b], true).unwrap();
+        wrapped.set_width(40);
+        let text = wrapped.to_string();
+        assert!(text.lines().all(|l| l.chars().count() <= 40), "{text}");
+        assert!(text.lines().count() > 5, "{text}");
     }
 
     #[test]
