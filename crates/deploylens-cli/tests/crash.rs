@@ -33,6 +33,17 @@ fn table_contents(data_dir: &std::path::Path) -> (Vec<serde_json::Value>, Vec<se
     (events, rejects)
 }
 
+/// A demo ecosystem in a temporary folder (kept while the first value lives), and its path.
+fn demo(args: &[&str]) -> (tempfile::TempDir, String) {
+    let eco = tempfile::tempdir().unwrap();
+    let eco_path = eco.path().to_string_lossy().into_owned();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut all = vec!["demo", eco_path.as_str(), "--end", "2025-11-15T00:00:00Z"];
+    all.extend_from_slice(args);
+    run(scratch.path(), &all);
+    (eco, eco_path)
+}
+
 /// Fails with the rows lost and the rows doubled, not two long lists.
 fn assert_same_rows(table: &str, got: &[serde_json::Value], want: &[serde_json::Value]) {
     let count = |rows: &[serde_json::Value]| {
@@ -59,26 +70,16 @@ fn assert_same_rows(table: &str, got: &[serde_json::Value], want: &[serde_json::
 
 #[test]
 fn sigkill_mid_ingest_then_rerun_equals_an_uninterrupted_run() {
-    let eco = tempfile::tempdir().unwrap();
-    let eco_path = eco.path().to_string_lossy().into_owned();
-    let scratch = tempfile::tempdir().unwrap();
-    run(
-        scratch.path(),
-        &[
-            "demo",
-            &eco_path,
-            "--repos",
-            "6",
-            "--events",
-            "30000",
-            "--seed",
-            "7",
-            "--end",
-            "2025-11-15T00:00:00Z",
-            "--bad-fraction",
-            "0.01",
-        ],
-    );
+    let (_eco, eco_path) = demo(&[
+        "--repos",
+        "6",
+        "--events",
+        "30000",
+        "--seed",
+        "7",
+        "--bad-fraction",
+        "0.01",
+    ]);
     let args = |dir: &std::path::Path| {
         vec![
             "--data-dir".to_string(),
@@ -150,24 +151,16 @@ fn tear_last_rejects_commit(data_dir: &std::path::Path) {
 
 #[test]
 fn a_repair_torn_like_the_commit_it_repairs_stores_each_reject_once() {
-    let eco = tempfile::tempdir().unwrap();
-    let eco_path = eco.path().to_string_lossy().into_owned();
-    let scratch = tempfile::tempdir().unwrap();
-    run(
-        scratch.path(),
-        &[
-            "demo",
-            &eco_path,
-            "--repos",
-            "2",
-            "--events",
-            "400",
-            "--seed",
-            "5",
-            "--bad-fraction",
-            "0.05",
-        ],
-    );
+    let (_eco, eco_path) = demo(&[
+        "--repos",
+        "2",
+        "--events",
+        "400",
+        "--seed",
+        "5",
+        "--bad-fraction",
+        "0.05",
+    ]);
     let reference = tempfile::tempdir().unwrap();
     run(reference.path(), &["ingest", "--quiet", &eco_path]);
     let (_, want) = table_contents(reference.path());
