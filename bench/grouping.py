@@ -130,7 +130,43 @@ def evaluate(binary):
             "by_line": {k: weighted(k) for k in ("deploylens", "deploylens_per_line", "drain3")},
         }
     result["deployments"] = evaluate_deployments(binary)
+    result["speed"] = speed(binary)
     return result
+
+
+def speed(binary, lines=1_000_000, drain3_lines=100_000, seed=11):
+    """Lines per second on one core (taskset -c 0): `deploylens fingerprint` (the rules alone
+    and with learning) and Drain3, over the labeled lines repeated with fresh numbers, so that
+    templates repeat as they do in real logs while values change."""
+    import random
+    import re
+    import tempfile
+    rng = random.Random(seed)
+    base = [r["message"].replace("\n", " ") for r in load()]
+    fresh = lambda m: re.sub(r"\d+", lambda d: str(rng.randrange(10 ** len(d.group(0)))), m)
+    corpus = [fresh(base[i % len(base)]) for i in range(lines)]
+    with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+        f.write("\n".join(corpus) + "\n")
+        path = f.name
+    try:
+        out = {"lines": lines, "bytes": os.path.getsize(path)}
+        for name, extra in (("deploylens_per_line", ["--per-line"]), ("deploylens", [])):
+            runs = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                with open(path) as inp:
+                    subprocess.run(["taskset", "-c", "0", binary, "fingerprint", "--format", "json", *extra], stdin=inp, stdout=subprocess.DEVNULL, check=True)
+                runs.append(time.perf_counter() - t0)
+            out[name] = {"seconds": sorted(runs)[1], "lines_per_s": lines / sorted(runs)[1]}
+        code = ("import sys, time; sys.path.insert(0, %r); import grouping\n"
+                "lines = open(%r).read().splitlines()[:%d]\n"
+                "ids, secs = grouping.drain3_groups(lines)\n"
+                "print(secs)") % (os.path.dirname(os.path.abspath(__file__)), path, drain3_lines)
+        secs = float(subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1])
+        out["drain3"] = {"lines": drain3_lines, "seconds": secs, "lines_per_s": drain3_lines / secs}
+        return out
+    finally:
+        os.unlink(path)
 
 
 def report(g):
@@ -144,6 +180,13 @@ def report(g):
         m, w = s["mean"], s["by_line"]
         L += [f"| **mean of tools** | | | **{m['deploylens']:.3f}** | | {m['deploylens_per_line']:.3f} | | **{m['drain3']:.3f}** | |",
               f"| weighted by lines | | | {w['deploylens']:.3f} | | {w['deploylens_per_line']:.3f} | | {w['drain3']:.3f} | |", ""]
+    sp = g.get("speed")
+    if sp:
+        L += ["### Speed, one core", "", f"The labeled lines repeated to {sp['lines']:,} lines ({sp['bytes']/1e6:.0f} MB) with fresh numbers, so that templates repeat as in real logs while values change; each process pinned to one core (`taskset -c 0`). deploylens: `deploylens fingerprint --format json`, the whole process (reading, grouping, writing JSON), median of 3. Drain3: `add_log_message` over the first {sp['drain3']['lines']:,} lines, in-process (Python start-up not counted).", "",
+              "| | lines/s | against Drain3 |", "|---|---|---|",
+              f"| deploylens, rules alone (`--per-line`) | {sp['deploylens_per_line']['lines_per_s']:,.0f} | {sp['deploylens_per_line']['lines_per_s']/sp['drain3']['lines_per_s']:.1f}x |",
+              f"| deploylens, learned templates | {sp['deploylens']['lines_per_s']:,.0f} | {sp['deploylens']['lines_per_s']/sp['drain3']['lines_per_s']:.1f}x |",
+              f"| Drain3 | {sp['drain3']['lines_per_s']:,.0f} | 1x |", ""]
     d = g.get("deployments")
     if d:
         L += ["### Deployment failures that look alike", "", f"The train split of `testdata/errors/labeled.jsonl` ({d['lines']} messages of {d['groups']} failures, several of them alike on purpose: connection refused and timed out, exit codes 137 and 143) as one corpus. Learning templates must not merge them.", "",

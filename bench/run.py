@@ -894,7 +894,9 @@ def writers_phrase(n):
 def resumed_note(res):
     if not res.get("resumed"):
         return ""
-    return f" The {' and '.join(res['resumed'])} figures come from an earlier invocation of this run on the same day (`--results`), the others from a later one."
+    names = res["resumed"]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f" The figures of {listed} come from an earlier invocation of this run on the same day (`--results`); the others were measured in a later one."
 
 
 def plural(n, one, many=None):

@@ -4,6 +4,7 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -38,11 +39,30 @@ pub struct FingerprintArgs {
     pub explain: bool,
 }
 
-/// What `fingerprint` prints for one line.
+/// What `fingerprint` prints for one line; the strings are shared by the lines of a group.
 struct Outcome {
-    fingerprint: String,
-    template: String,
+    fingerprint: Arc<str>,
+    template: Arc<str>,
     explain: Option<Vec<deploylens_fingerprint::miner::Explanation>>,
+}
+
+/// One output line of `fingerprint --format json`.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    fingerprint: &'a str,
+    message: &'a str,
+    template: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explain: Option<Vec<JsonExplanation<'a>>>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonExplanation<'a> {
+    position: usize,
+    word: &'a str,
+    #[serde(rename = "as")]
+    placeholder: &'a str,
+    why: &'a str,
 }
 
 /// Every line grouped with the others before any is printed, so that each gets its group's
@@ -54,16 +74,18 @@ fn grouped(messages: &[String], explain: bool) -> Vec<Outcome> {
         .map(|m| deploylens_fingerprint::template(m))
         .collect();
     let corpus = group_corpus(&masked, MinerOptions::default());
+    let shown: Vec<(Arc<str>, Arc<str>)> = corpus
+        .groups
+        .iter()
+        .map(|g| (Arc::from(g.id.as_str()), Arc::from(g.template())))
+        .collect();
     masked
         .iter()
         .zip(&corpus.assignment)
-        .map(|(t, &g)| {
-            let group = &corpus.groups[g];
-            Outcome {
-                fingerprint: group.id.clone(),
-                template: group.template(),
-                explain: explain.then(|| why(t, group)),
-            }
+        .map(|(t, &g)| Outcome {
+            fingerprint: shown[g].0.clone(),
+            template: shown[g].1.clone(),
+            explain: explain.then(|| why(t, &corpus.groups[g])),
         })
         .collect()
 }
@@ -77,8 +99,8 @@ fn line_alone(message: &str, explain: bool) -> Outcome {
         deploylens_fingerprint::miner::explain(&a.template, miner.group(g))
     });
     Outcome {
-        fingerprint: a.fingerprint,
-        template: a.template,
+        fingerprint: Arc::from(a.fingerprint),
+        template: Arc::from(a.template),
         explain,
     }
 }
@@ -102,8 +124,9 @@ pub fn fingerprint(args: FingerprintArgs) -> anyhow::Result<ExitCode> {
     } else {
         grouped(&messages, args.explain)
     };
+    // Buffered: standard output alone writes each line with its own system call.
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     for (message, o) in messages.iter().zip(outcomes) {
         match args.format {
             TextOrJson::Text => {
@@ -113,17 +136,27 @@ pub fn fingerprint(args: FingerprintArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             TextOrJson::Json => {
-                let mut v = serde_json::json!({"fingerprint": o.fingerprint, "template": o.template, "message": message});
-                if let Some(e) = o.explain {
-                    v["explain"] = e
-                        .iter()
-                        .map(|e| serde_json::json!({"position": e.position, "word": e.word, "as": e.placeholder, "why": e.why}))
-                        .collect();
-                }
-                writeln!(out, "{v}")?;
+                let line = JsonLine {
+                    fingerprint: &o.fingerprint,
+                    message,
+                    template: &o.template,
+                    explain: o.explain.as_ref().map(|e| {
+                        e.iter()
+                            .map(|e| JsonExplanation {
+                                position: e.position,
+                                word: &e.word,
+                                placeholder: &e.placeholder,
+                                why: &e.why,
+                            })
+                            .collect()
+                    }),
+                };
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
             }
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
