@@ -70,7 +70,7 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Export history for other tools (OpenMetrics for Prometheus backfill)
     Export(export::ExportArgs),
-    /// Print the normalized template and fingerprint of error messages
+    /// Print the template and fingerprint of error messages, learning templates from all lines read
     Fingerprint(knowledge::FingerprintArgs),
     /// Has anyone seen this error before, and what fixed it?
     Fixes(knowledge::FixesArgs),
