@@ -208,3 +208,69 @@ fn api_fixes_over_a_real_socket() {
     assert_eq!(status, 400);
     assert!(server.terminate().success());
 }
+
+/// Runs `deploylens fingerprint ARGS` over `lines` on standard input; one JSON object per line.
+fn fingerprint_json(args: &[&str], lines: &[&str]) -> Vec<serde_json::Value> {
+    let mut child = Command::new(bin())
+        .args(["fingerprint", "--format", "json"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all((lines.join("\n") + "\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn fingerprint_learns_templates_from_its_input_and_explains_them() {
+    let lines = [
+        "Accepted publickey for alice from 10.0.0.1 port 52311 ssh2",
+        "Accepted publickey for bob from 10.0.0.9 port 40112 ssh2",
+        "Accepted publickey for carol from 10.0.0.7 port 40113 ssh2",
+    ];
+    let learned = fingerprint_json(&["--explain"], &lines);
+    assert_eq!(learned.len(), 3);
+    assert!(
+        learned
+            .iter()
+            .all(|l| l["fingerprint"] == learned[0]["fingerprint"])
+    );
+    assert_eq!(
+        learned[0]["template"],
+        "accepted publickey for <*> from <ip> port <port> ssh2"
+    );
+    let why = learned[1]["explain"].as_array().unwrap();
+    let user = why
+        .iter()
+        .find(|e| e["as"] == "<*>")
+        .expect("the user name is learned");
+    assert_eq!(user["word"], "bob");
+    assert!(
+        user["why"].as_str().unwrap().contains("alice, bob, carol"),
+        "{user}"
+    );
+    assert!(why.iter().any(|e| e["as"] == "<ip>"));
+
+    // Each line alone, by the rules: three fingerprints, each the one SQL and ingest give.
+    let alone = fingerprint_json(&["--per-line"], &lines);
+    let dir = tempfile::tempdir().unwrap();
+    ingest_json(dir.path(), &[&ecosystem()]);
+    for (line, got) in lines.iter().zip(&alone) {
+        let want = sql(dir.path(), &format!("SELECT fingerprint('{line}') AS f"));
+        assert_eq!(got["fingerprint"], want[0]["f"], "{line}");
+    }
+    assert_ne!(alone[0]["fingerprint"], alone[1]["fingerprint"]);
+    // The group takes its first line's own fingerprint.
+    assert_eq!(learned[0]["fingerprint"], alone[0]["fingerprint"]);
+}
