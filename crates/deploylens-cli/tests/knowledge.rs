@@ -11,23 +11,14 @@ use common::*;
 #[test]
 fn fingerprint_groups_the_same_failure_and_reads_stdin() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(bin())
-        .args(["fingerprint", "--format", "json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"ERROR: Health check timeout after 30s\n2025-11-02T10:00:00Z health check timeout after 45s\nsecret DATABASE_URL not found\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = fingerprint_json(
+        &[],
+        &[
+            "ERROR: Health check timeout after 30s",
+            "2025-11-02T10:00:00Z health check timeout after 45s",
+            "secret DATABASE_URL not found",
+        ],
+    );
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["fingerprint"], lines[1]["fingerprint"]);
     assert_ne!(lines[0]["fingerprint"], lines[2]["fingerprint"]);
