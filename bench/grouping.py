@@ -87,12 +87,21 @@ def evaluate_deployments(binary):
     must stay apart, one corpus."""
     rows = [json.loads(l) for l in open(DEPLOY) if l.strip()]
     rows = [r for r in rows if r["split"] == "train"]
-    messages, truth = [r["message"].replace("\n", " ") for r in rows], [r["group"] for r in rows]
-    ours, _ = deploylens_groups(binary, messages)
-    rules, _ = deploylens_groups(binary, messages, per_line=True)
-    theirs, _ = drain3_groups(messages)
-    return {"lines": len(rows), "groups": len(set(truth)), "deploylens": accuracy(truth, ours), "deploylens_per_line": accuracy(truth, rules), "drain3": accuracy(truth, theirs),
-            "deploylens_groups": len(set(ours)), "deploylens_per_line_groups": len(set(rules)), "drain3_groups": len(set(theirs))}
+    truth = [r["group"] for r in rows]
+    return {"lines": len(rows), "groups": len(set(truth)), **compare(binary, [r["message"] for r in rows], truth)}
+
+
+def compare(binary, messages, truth):
+    """Accuracy and group count of deploylens, deploylens --per-line and Drain3 on one corpus.
+    A message is one input line of `fingerprint`: its line breaks become spaces."""
+    messages = [m.replace("\n", " ") for m in messages]
+    out = {}
+    for name, groups in (("deploylens", deploylens_groups(binary, messages)[0]),
+                         ("deploylens_per_line", deploylens_groups(binary, messages, per_line=True)[0]),
+                         ("drain3", drain3_groups(messages)[0])):
+        out[name] = accuracy(truth, groups)
+        out[f"{name}_groups"] = len(set(groups))
+    return out
 
 
 def evaluate(binary):
@@ -106,21 +115,8 @@ def evaluate(binary):
         for (s, tool), rs in sorted(by.items()):
             if s != split:
                 continue
-            messages = [r["message"].replace("\n", " ") for r in rs]
             truth = [r["template"] for r in rs]
-            ours, _ = deploylens_groups(binary, messages)
-            rules, _ = deploylens_groups(binary, messages, per_line=True)
-            theirs, _ = drain3_groups(messages)
-            per_tool[tool] = {
-                "lines": len(rs),
-                "templates": len(set(truth)),
-                "deploylens": accuracy(truth, ours),
-                "deploylens_groups": len(set(ours)),
-                "deploylens_per_line": accuracy(truth, rules),
-                "deploylens_per_line_groups": len(set(rules)),
-                "drain3": accuracy(truth, theirs),
-                "drain3_groups": len(set(theirs)),
-            }
+            per_tool[tool] = {"lines": len(rs), "templates": len(set(truth)), **compare(binary, [r["message"] for r in rs], truth)}
         n = sum(t["lines"] for t in per_tool.values()) or 1
         mean = lambda k: sum(t[k] for t in per_tool.values()) / max(1, len(per_tool))
         weighted = lambda k: sum(t[k] * t["lines"] for t in per_tool.values()) / n

@@ -84,6 +84,38 @@ pub struct Group {
 pub const MAX_VARIANTS: usize = 5;
 
 impl Group {
+    /// A group of one distinct template, `size` times.
+    fn founded(template: &str, words: &[&str], size: u64) -> Group {
+        Group {
+            id: crate::fingerprint_of_template(template),
+            words: words.iter().map(|w| w.to_string()).collect(),
+            size,
+            variants: vec![],
+        }
+    }
+
+    /// Takes in `size` messages of `words` (as many words as the group): the positions that
+    /// differ become `<*>`, and the first words seen there are kept.
+    fn widen(&mut self, words: &[&str], size: u64) {
+        for (i, w) in words.iter().enumerate() {
+            if self.words[i] == *w {
+                continue;
+            }
+            let slot = std::mem::replace(&mut self.words[i], WILDCARD.to_string());
+            let seen = match self.variants.iter_mut().find(|(p, _)| *p == i) {
+                Some((_, seen)) => seen,
+                None => {
+                    self.variants.push((i, vec![slot]));
+                    &mut self.variants.last_mut().expect("just pushed").1
+                }
+            };
+            if seen.len() < MAX_VARIANTS && !seen.iter().any(|s| s == w) {
+                seen.push(w.to_string());
+            }
+        }
+        self.size += size;
+    }
+
     /// The template as one string of words.
     pub fn template(&self) -> String {
         self.words.join(" ")
@@ -135,34 +167,12 @@ impl Miner {
         let best = self.most_similar(key, &words);
         let g = match best {
             Some(g) => {
-                let group = &mut self.groups[g.0];
-                for (i, w) in words.iter().enumerate() {
-                    if group.words[i] == *w {
-                        continue;
-                    }
-                    let slot = std::mem::replace(&mut group.words[i], WILDCARD.to_string());
-                    let seen = match group.variants.iter_mut().find(|(p, _)| *p == i) {
-                        Some((_, seen)) => seen,
-                        None => {
-                            group.variants.push((i, vec![slot]));
-                            &mut group.variants.last_mut().expect("just pushed").1
-                        }
-                    };
-                    if seen.len() < MAX_VARIANTS && !seen.iter().any(|s| s == w) {
-                        seen.push(w.to_string());
-                    }
-                }
-                group.size += 1;
+                self.groups[g.0].widen(&words, 1);
                 g
             }
             None => {
                 let g = GroupIndex(self.groups.len());
-                self.groups.push(Group {
-                    id: crate::fingerprint_of_template(template),
-                    words: words.iter().map(|w| w.to_string()).collect(),
-                    size: 1,
-                    variants: vec![],
-                });
+                self.groups.push(Group::founded(template, &words, 1));
                 self.buckets.entry(key).or_default().push(g);
                 g
             }
@@ -201,7 +211,7 @@ impl Miner {
 /// The groups of a whole corpus, and the group of each of its templates.
 #[derive(Debug, Clone, Default)]
 pub struct Corpus {
-    /// The groups, in the order their first message came.
+    /// The groups: those of the [`Miner`] in the order it founded them, each split in parts.
     pub groups: Vec<Group>,
     /// For each input template, in order, the index of its group in `groups`.
     pub assignment: Vec<usize>,
@@ -215,17 +225,14 @@ pub fn group_corpus(templates: &[String], options: MinerOptions) -> Corpus {
     let first: Vec<GroupIndex> = templates.iter().map(|t| miner.add_template(t)).collect();
     // Distinct templates of each mined group, with their counts, in input order.
     let mut members: Vec<Vec<(usize, u64)>> = vec![vec![]; miner.groups.len()];
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<&str, (usize, usize)> = HashMap::new();
     for (i, t) in templates.iter().enumerate() {
+        let g = first[i].0;
         match seen.get(t.as_str()) {
-            Some(&at) => {
-                if let Some(m) = members[first[i].0].iter_mut().find(|(j, _)| *j == at) {
-                    m.1 += 1;
-                }
-            }
+            Some(&(g, slot)) => members[g][slot].1 += 1,
             None => {
-                seen.insert(t.as_str(), i);
-                members[first[i].0].push((i, 1));
+                seen.insert(t.as_str(), (g, members[g].len()));
+                members[g].push((i, 1));
             }
         }
     }
@@ -260,25 +267,6 @@ pub fn group_corpus(templates: &[String], options: MinerOptions) -> Corpus {
         .iter()
         .map(|t| group_of_template.get(t.as_str()).copied().unwrap_or(0))
         .collect();
-    // Groups in the order of their first message, so that the output reads like the input.
-    let mut order: Vec<usize> = (0..corpus.groups.len()).collect();
-    let first_seen: Vec<usize> = {
-        let mut f = vec![usize::MAX; corpus.groups.len()];
-        for (i, &g) in corpus.assignment.iter().enumerate() {
-            f[g] = f[g].min(i);
-        }
-        f
-    };
-    order.sort_by_key(|&g| first_seen[g]);
-    let mut new_index = vec![0; order.len()];
-    for (n, &g) in order.iter().enumerate() {
-        new_index[g] = n;
-    }
-    let mut groups: Vec<Option<Group>> = corpus.groups.into_iter().map(Some).collect();
-    corpus.groups = order.iter().filter_map(|&g| groups[g].take()).collect();
-    for a in &mut corpus.assignment {
-        *a = new_index[*a];
-    }
     corpus
 }
 
@@ -311,32 +299,12 @@ fn splitting_positions(
 
 /// The group of some distinct templates (`rows[r]` for `r` in `part`), founded by the first.
 fn part_group(rows: &[(Vec<&str>, u64, usize)], part: &[usize]) -> Group {
-    let first = &rows[part[0]].0;
-    let mut words: Vec<String> = first.iter().map(|w| w.to_string()).collect();
-    let mut variants: Vec<(usize, Vec<String>)> = vec![];
+    let (first, n, _) = &rows[part[0]];
+    let mut group = Group::founded(&first.join(" "), first, *n);
     for &r in &part[1..] {
-        for (p, w) in rows[r].0.iter().enumerate() {
-            if p >= words.len() || words[p] == *w {
-                continue;
-            }
-            if words[p] != WILDCARD {
-                variants.push((p, vec![std::mem::replace(&mut words[p], WILDCARD.to_string())]));
-            }
-            if let Some((_, seen)) = variants.iter_mut().find(|(q, _)| *q == p)
-                && seen.len() < MAX_VARIANTS
-                && !seen.iter().any(|s| s == w)
-            {
-                seen.push(w.to_string());
-            }
-        }
+        group.widen(&rows[r].0, rows[r].1);
     }
-    variants.sort_by_key(|(p, _)| *p);
-    Group {
-        id: crate::fingerprint_of_template(&first.join(" ")),
-        words,
-        size: part.iter().map(|&r| rows[r].1).sum(),
-        variants,
-    }
+    group
 }
 
 /// Why one word of a message was taken as a variable.

@@ -33,7 +33,7 @@ fn floats(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<Option<f64>>> {
 }
 
 /// Integers (timestamps as microseconds, line numbers); a null reads as 0.
-fn micros(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<i64>> {
+fn integers(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<i64>> {
     let col = cast(column(b, name)?, &DataType::Int64)?;
     let col = col.as_primitive::<Int64Type>();
     Ok((0..col.len()).map(|i| col.value(i)).collect())
@@ -45,7 +45,7 @@ pub async fn load_index(engine: &Engine) -> anyhow::Result<Index> {
     let batches = engine.canned_by_name("past_failures", all).await?;
     let mut failures = Vec::new();
     for b in &batches {
-        let ts = micros(b, "timestamp")?;
+        let ts = integers(b, "timestamp")?;
         let repo = strings(b, "repository")?;
         let env = strings(b, "environment")?;
         let error = strings(b, "error")?;
@@ -54,7 +54,7 @@ pub async fn load_index(engine: &Engine) -> anyhow::Result<Index> {
         let fix = strings(b, "fix")?;
         let res = floats(b, "resolution_time_seconds")?;
         let file = strings(b, "source_file")?;
-        let line = micros(b, "source_line")?;
+        let line = integers(b, "source_line")?;
         let id = strings(b, "event_id")?;
         for i in 0..b.num_rows() {
             failures.push(PastFailure {
