@@ -12,6 +12,9 @@
 //!
 //! [serve]
 //! listen = "127.0.0.1:9464"
+//! pg_listen = "127.0.0.1:5433"
+//! pg_tls_cert = "/etc/deploylens/tls.crt"
+//! pg_tls_key = "/etc/deploylens/tls.key"
 //! poll = false
 //! poll_interval = "500ms"
 //! rescan_interval = "10s"
@@ -60,6 +63,9 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 struct ServeSection {
     listen: Option<String>,
+    pg_listen: Option<String>,
+    pg_tls_cert: Option<PathBuf>,
+    pg_tls_key: Option<PathBuf>,
     poll: Option<bool>,
     poll_interval: Option<String>,
     rescan_interval: Option<String>,
@@ -138,6 +144,15 @@ impl ConfigFile {
         );
         let s = &self.serve;
         put("DEPLOYLENS_LISTEN", s.listen.clone());
+        put("DEPLOYLENS_PG_LISTEN", s.pg_listen.clone());
+        put(
+            "DEPLOYLENS_PG_TLS_CERT",
+            s.pg_tls_cert.as_ref().map(|p| p.display().to_string()),
+        );
+        put(
+            "DEPLOYLENS_PG_TLS_KEY",
+            s.pg_tls_key.as_ref().map(|p| p.display().to_string()),
+        );
         put("DEPLOYLENS_POLL", s.poll.map(|b| b.to_string()));
         put("DEPLOYLENS_POLL_INTERVAL", s.poll_interval.clone());
         put("DEPLOYLENS_RESCAN_INTERVAL", s.rescan_interval.clone());
@@ -210,12 +225,15 @@ impl ConfigFile {
                 out.push(format!("{key}: {e}"));
             }
         }
-        if let Some(l) = &self.serve.listen
-            && l.parse::<std::net::SocketAddr>().is_err()
-        {
-            out.push(format!(
-                "serve.listen: {l:?} is not an address such as 127.0.0.1:9464"
-            ));
+        for (key, value, example) in [
+            ("serve.listen", &self.serve.listen, "127.0.0.1:9464"),
+            ("serve.pg_listen", &self.serve.pg_listen, "127.0.0.1:5433"),
+        ] {
+            if let Some(l) = value
+                && l.parse::<std::net::SocketAddr>().is_err()
+            {
+                out.push(format!("{key}: {l:?} is not an address such as {example}"));
+            }
         }
         for w in self.serve.metrics_windows.iter().flatten() {
             if let Err(e) = deploylens_query::parse_window(w) {

@@ -13,7 +13,7 @@ use clap::Args;
 use deploylens_collector::{Collector, CollectorStats, Ingestor, LiveOptions};
 use deploylens_export::RenderOptions;
 use deploylens_query::SqlLimits;
-use deploylens_server::{Access, HttpLimits, MetricsConfig, Server, ServerConfig};
+use deploylens_server::{Access, HttpLimits, MetricsConfig, PgConfig, Server, ServerConfig, TlsFiles};
 use deploylens_store::StoreSnapshot;
 
 use crate::Global;
@@ -39,6 +39,26 @@ pub struct ServeArgs {
     /// Address of the HTTP server (port 0 picks a free port; the chosen address is printed)
     #[arg(long, env = "DEPLOYLENS_LISTEN", default_value = "127.0.0.1:9464")]
     pub listen: SocketAddr,
+    /// Also serve the Postgres wire protocol here, for psql, drivers and Grafana's PostgreSQL
+    /// data source (the password is the token; docs/sql-clients.md)
+    #[arg(long, env = "DEPLOYLENS_PG_LISTEN", value_name = "ADDR")]
+    pub pg_listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS on --pg-listen (with --pg-tls-key)
+    #[arg(
+        long,
+        env = "DEPLOYLENS_PG_TLS_CERT",
+        requires = "pg_tls_key",
+        value_name = "FILE"
+    )]
+    pub pg_tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on --pg-listen
+    #[arg(
+        long,
+        env = "DEPLOYLENS_PG_TLS_KEY",
+        requires = "pg_tls_cert",
+        value_name = "FILE"
+    )]
+    pub pg_tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
     /// Poll files instead of watching them (network filesystems, some container mounts)
@@ -157,6 +177,16 @@ impl ServeArgs {
                     .request_timeout
                     .max(self.sql_timeout + Duration::from_secs(5)),
             },
+            pg: self.pg_listen.map(|listen| PgConfig {
+                listen,
+                tls: match (&self.pg_tls_cert, &self.pg_tls_key) {
+                    (Some(cert), Some(key)) => Some(TlsFiles {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    }),
+                    _ => None,
+                },
+            }),
             metrics: MetricsConfig {
                 refresh: self.metrics_refresh,
                 min_gap: Duration::from_millis(200),
@@ -184,13 +214,18 @@ impl ServeArgs {
 pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     deploylens_collector::discover::check_patterns(&args.source.discovery())?;
     let token = deploylens_server::load_token()?;
-    if token.is_none() && !args.listen.ip().is_loopback() && !args.insecure_no_auth {
-        anyhow::bail!(
-            "refusing to listen on {} without a token: set DEPLOYLENS_TOKEN_FILE (or /run/secrets/deploylens_token, or DEPLOYLENS_TOKEN), or pass --insecure-no-auth",
-            args.listen
-        );
+    for addr in std::iter::once(args.listen).chain(args.pg_listen) {
+        if token.is_none() && !addr.ip().is_loopback() && !args.insecure_no_auth {
+            anyhow::bail!(
+                "refusing to listen on {addr} without a token: set DEPLOYLENS_TOKEN_FILE (or /run/secrets/deploylens_token, or DEPLOYLENS_TOKEN), or pass --insecure-no-auth",
+            );
+        }
     }
     let config = args.server_config(token)?;
+    let pg_tls = match config.pg.as_ref().and_then(|pg| pg.tls.as_ref()) {
+        Some(files) => Some(deploylens_server::tls_acceptor(files)?),
+        None => None,
+    };
     let location = g.location()?;
     let ingestor = if args.read_only {
         if deploylens_store::legacy::needs_migration(&location) {
@@ -212,7 +247,13 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         })?;
     let addr = listener.local_addr()?;
     let role = if args.read_only { " read-only" } else { "" };
-    println!("deploylens serving{role} http://{addr} (data: {location})");
+    say(&format!(
+        "deploylens serving{role} http://{addr} (data: {location})"
+    ));
+    let postgres = match &config.pg {
+        Some(pg) => Some((bind_postgres(pg, pg_tls.is_some(), g.quiet).await?, pg_tls)),
+        None => None,
+    };
 
     let stats = Arc::new(CollectorStats::new());
     let snapshot = match &ingestor {
@@ -221,7 +262,10 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("reading the table {location}"))?,
     };
-    let (server, publisher) = Server::start(config, stats.clone(), snapshot.clone()).await?;
+    let (mut server, publisher) = Server::start(config, stats.clone(), snapshot.clone()).await?;
+    if let Some((listener, tls)) = postgres {
+        server = server.with_postgres(listener, tls);
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
@@ -285,6 +329,34 @@ pub async fn run(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         Err(_) => anyhow::bail!("the collector thread panicked; restart: the store is consistent"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a line on standard output, which may have been closed by whoever started the
+/// server: a long-running server does not die of it (println! would panic).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// Binds the Postgres listener, before any work starts.
+async fn bind_postgres(pg: &PgConfig, tls: bool, quiet: bool) -> anyhow::Result<tokio::net::TcpListener> {
+    if !tls && !pg.listen.ip().is_loopback() && !quiet {
+        eprintln!(
+            "deploylens: warning: --pg-listen {} without --pg-tls-cert: passwords and rows cross the network in clear",
+            pg.listen
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(pg.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} (--pg-listen): is a Postgres server using it?",
+            pg.listen
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    let secure = if tls { " (TLS)" } else { "" };
+    say(&format!("deploylens serving postgres://{addr}{secure}"));
+    Ok(listener)
 }
 
 /// A query node's loop: looks for new table versions and publishes each one.

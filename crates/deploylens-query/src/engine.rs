@@ -6,11 +6,12 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemTable;
-use datafusion::common::DataFusionError;
+use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 
 use deploylens_model::schema::{events_schema, rejects_schema};
@@ -375,6 +376,25 @@ async fn table(files: &[url::Url], schema: SchemaRef) -> Result<Arc<dyn TablePro
 impl Engine {
     /// Plans and runs SQL from an untrusted caller under `limits` (see [`crate::guard`]).
     pub async fn guarded(&self, sql: &str, limits: &SqlLimits) -> Result<AdhocResult, QueryError> {
+        self.guarded_with(sql, &ParamValues::List(Vec::new()), limits)
+            .await
+    }
+
+    /// As [`guarded`](Self::guarded), with values for the placeholders `$1`, `$2`... of `sql`.
+    pub async fn guarded_with(
+        &self,
+        sql: &str,
+        params: &ParamValues,
+        limits: &SqlLimits,
+    ) -> Result<AdhocResult, QueryError> {
+        let plan = self.plan_guarded(sql, limits).await?;
+        let plan = plan.with_param_values(params.clone())?;
+        self.run_guarded(plan, limits).await
+    }
+
+    /// Checks and plans SQL from an untrusted caller: one read-only query, not too long, not
+    /// nested too deep. Its placeholders are left unbound.
+    pub async fn plan_guarded(&self, sql: &str, limits: &SqlLimits) -> Result<LogicalPlan, QueryError> {
         if sql.len() > limits.max_sql_bytes {
             return Err(QueryError::TooLong {
                 bytes: sql.len(),
@@ -387,6 +407,12 @@ impl Engine {
         check_statement(&statement, limits.max_depth)?;
         let plan = state.statement_to_plan(statement).await?;
         read_only().verify_plan(&plan)?;
+        Ok(plan)
+    }
+
+    /// Runs a plan of [`plan_guarded`](Self::plan_guarded), its placeholders bound, under
+    /// `limits`.
+    async fn run_guarded(&self, plan: LogicalPlan, limits: &SqlLimits) -> Result<AdhocResult, QueryError> {
         let mut df = self.ctx.execute_logical_plan(plan).await?;
         if let Some(max) = limits.max_rows {
             // One more than the cap, to tell whether the result was cut.

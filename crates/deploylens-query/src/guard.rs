@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ParamValues;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Query, Statement as SqlStatement, Visit, Visitor};
 
@@ -139,6 +140,47 @@ impl SqlRunner {
             .await
     }
 
+    /// Runs ad-hoc SQL with values for its placeholders `$1`, `$2`... (a prepared statement).
+    pub async fn run_with(
+        &self,
+        engine: Arc<Engine>,
+        sql: String,
+        params: ParamValues,
+    ) -> Result<AdhocResult, QueryError> {
+        let limits = self.limits;
+        self.spawn(async move { engine.guarded_with(&sql, &params, &limits).await })
+            .await
+    }
+
+    /// What a query would return, without running it: the schema of its rows and the types of
+    /// its placeholders, in order (`None`: the planner could not tell).
+    pub async fn describe(&self, engine: Arc<Engine>, sql: String) -> Result<Described, QueryError> {
+        let limits = self.limits;
+        self.spawn(async move {
+            let plan = engine.plan_guarded(&sql, &limits).await?;
+            let types = plan.get_parameter_types()?;
+            let mut ordered: Vec<(usize, Option<DataType>)> = types
+                .into_iter()
+                .filter_map(|(id, t)| Some((id.strip_prefix('$')?.parse::<usize>().ok()?, t)))
+                .collect();
+            ordered.sort_by_key(|(i, _)| *i);
+            Ok(Described {
+                schema: Arc::new(plan.schema().as_arrow().clone()),
+                parameters: ordered.into_iter().map(|(_, t)| t).collect(),
+            })
+        })
+        .await
+    }
+
+    /// Runs `work` on the SQL runtime under the same slots and timeout: for a face's own
+    /// parsing of untrusted text, which recurses as deep as the text nests.
+    pub async fn run_task<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, QueryError>> + Send + 'static,
+    ) -> Result<T, QueryError> {
+        self.spawn(work).await
+    }
+
     /// Runs a canned query over a window under the same limits.
     pub async fn canned(
         &self,
@@ -159,10 +201,10 @@ impl SqlRunner {
         .await
     }
 
-    async fn spawn(
+    async fn spawn<T: Send + 'static>(
         &self,
-        work: impl std::future::Future<Output = Result<AdhocResult, QueryError>> + Send + 'static,
-    ) -> Result<AdhocResult, QueryError> {
+        work: impl std::future::Future<Output = Result<T, QueryError>> + Send + 'static,
+    ) -> Result<T, QueryError> {
         let permit = self
             .slots
             .clone()
@@ -182,6 +224,15 @@ impl SqlRunner {
         };
         joined.map_err(|e| QueryError::Internal(format!("the query task failed: {e}")))?
     }
+}
+
+/// The shape of a query's answer, known before it runs.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// The columns of its rows.
+    pub schema: SchemaRef,
+    /// The type of each placeholder `$1`, `$2`..., in order; `None` where it is not known.
+    pub parameters: Vec<Option<DataType>>,
 }
 
 /// Aborts its task when dropped: a caller that goes away (a closed connection, a timeout)

@@ -25,6 +25,7 @@ mod api;
 mod auth;
 mod http;
 mod metrics;
+mod pg;
 mod publish;
 mod sql;
 mod state;
@@ -42,7 +43,9 @@ use deploylens_query::{QueryError, SqlLimits};
 use deploylens_store::StoreSnapshot;
 
 pub use auth::{TokenError, load_token, load_token_from};
+pub use datafusion_postgres::pgwire;
 pub use http::HttpLimits;
+pub use pg::{PgConfig, PgError, TlsFiles, tls_acceptor};
 pub use publish::Publisher;
 use state::AppState;
 
@@ -61,6 +64,9 @@ pub struct ServerConfig {
     pub http: HttpLimits,
     /// How `/metrics` is kept current.
     pub metrics: MetricsConfig,
+    /// The Postgres face, when `serve` has `--pg-listen`: its client SQL engine then has the
+    /// Postgres catalog too.
+    pub pg: Option<PgConfig>,
 }
 
 impl ServerConfig {
@@ -73,6 +79,7 @@ impl ServerConfig {
             access: Access::default(),
             http: HttpLimits::default(),
             metrics: MetricsConfig::default(),
+            pg: None,
         }
     }
 }
@@ -156,6 +163,10 @@ fn router(state: AppState) -> Router {
 pub struct Server {
     state: AppState,
     publications: publish::Receiver,
+    postgres: Option<(
+        tokio::net::TcpListener,
+        Option<datafusion_postgres::pgwire::tokio::TlsAcceptor>,
+    )>,
 }
 
 impl Server {
@@ -167,7 +178,25 @@ impl Server {
     ) -> Result<(Server, Publisher), ServerError> {
         let state = AppState::new(config, stats, snapshot).await?;
         let (publisher, publications) = publish::channel();
-        Ok((Server { state, publications }, publisher))
+        Ok((
+            Server {
+                state,
+                publications,
+                postgres: None,
+            },
+            publisher,
+        ))
+    }
+
+    /// Serves the Postgres protocol on `listener` too (see [`PgConfig`]), with TLS when given
+    /// an acceptor ([`tls_acceptor`]).
+    pub fn with_postgres(
+        mut self,
+        listener: tokio::net::TcpListener,
+        tls: Option<datafusion_postgres::pgwire::tokio::TlsAcceptor>,
+    ) -> Self {
+        self.postgres = Some((listener, tls));
+        self
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight. The metrics,
@@ -178,12 +207,29 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state;
-        let background = [
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut background = vec![
             tokio::spawn(publish::publish_loop(state.clone(), self.publications)),
             tokio::spawn(publish::index_loop(state.clone())),
             tokio::spawn(metrics::refresh_loop(state.clone())),
         ];
-        let result = http::serve(listener, router(state.clone()), state.config.http, shutdown).await;
+        if let Some((pg_listener, tls)) = self.postgres {
+            let mut stopped = stopped.clone();
+            let until = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            background.push(tokio::spawn(pg::serve(state.clone(), pg_listener, tls, until)));
+        }
+        let mut http_stopped = stopped;
+        let http_until = async move {
+            let _ = http_stopped.wait_for(|s| *s).await;
+        };
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let result = http::serve(listener, router(state.clone()), state.config.http, http_until).await;
+        signal.abort();
         for task in background {
             task.abort();
         }

@@ -28,6 +28,9 @@ impl Engines {
             memory_limit: config.sql.memory_bytes,
             ..EngineOptions::default()
         })?;
+        if config.pg.is_some() {
+            crate::pg::install_catalog(sql.context())?;
+        }
         Ok(Engines {
             engine: Arc::new(engine),
             sql: Arc::new(sql),
