@@ -53,7 +53,8 @@ USER 10001:10001
 VOLUME ["/data"]
 # /repos: the roots to collect, mounted read-only by convention (uid 10001 must be able to
 # read them).
-EXPOSE 9464
+# 9464: HTTP (--listen); 5433: the Postgres protocol when started with --pg-listen 0.0.0.0:5433.
+EXPOSE 9464 5433
 # `serve` commits what is pending and exits 0 on SIGTERM.
 STOPSIGNAL SIGTERM
 # Ready = the initial scan is committed and the last commit succeeded (GET /readyz answers

@@ -14,11 +14,13 @@ Builds release, generates demo ecosystems with `deploylens demo`, then measures:
               `serve` over all of them with the same appends, vs one `ingest`; commit conflicts
   live        append -> visible in /metrics (p50/p99 over 100 appends); idle CPU of `serve`
               watching 1,000 repositories; /metrics scrape latency with 1,000 x 3 series sets
+  wire        the dashboard panels' queries 1,000 times each over the Postgres protocol (psycopg)
+              and over HTTP JSON (POST /api/sql): p50 and p99 side by side
   search      `fixes` search latency over one million past failures
   grouping    grouping accuracy on the labeled real log lines of testdata/logs, against Drain3
               (bench/grouping.py)
 and writes docs/benchmarks.md. Medians of repeated runs; ratios against DuckDB, deltalake and cat.
-Python packages: duckdb, deltalake, pyarrow and drain3 (pip install duckdb deltalake pyarrow drain3).
+Python packages: duckdb, deltalake, pyarrow, psycopg and drain3 (pip install duckdb deltalake pyarrow 'psycopg[binary]' drain3).
 
     python3 bench/run.py [--sizes 100000,1000000,10000000] [--refresh-size 1000000] [--repeat 5]
                          [--history-commits 10000] [--collectors-seconds 30] [--quick] [--no-build]
@@ -329,6 +331,84 @@ def bench_load(addr, seconds=60, clients=6):
         **{f"{k}_p50_ms": q(v, 0.5) for k, v in lat.items()},
         **{f"{k}_p99_ms": q(v, 0.99) for k, v in lat.items()},
     }
+
+
+# The canned queries behind the dashboard's panels (docs/metrics.md#panels). deploy_frequency is
+# left out: its days x repositories cross join is refused on the ad-hoc faces, both of them
+# (it is served by GET /api/queries/deploy_frequency and by Prometheus).
+PANEL_QUERIES = ("success_rate", "duration_percentiles", "failed_deployments", "environment_summary", "repository_comparison", "uptime")
+
+
+def bind_literals(sql, start, end, days):
+    """$start/$end/$window_days as the literals `deploylens` itself binds (engine.rs bind_window)."""
+    ts = lambda t: f"arrow_cast('{t}', 'Timestamp(Microsecond, Some(\"UTC\"))')"
+    return sql.replace("$window_days", f"CAST({float(days)!r} AS DOUBLE)").replace("$start", ts(start)).replace("$end", ts(end))
+
+
+def bench_wire(work, events=100_000, rounds=1000):
+    """The panels' queries, each `rounds` times, over the Postgres protocol (psycopg, text
+    results, one connection) and over HTTP JSON (POST /api/sql, one keep-alive connection)."""
+    import socket
+    import psycopg
+
+    eco = os.path.join(work, "eco-wire")
+    data = os.path.join(work, "dl-wire")
+    sh([BIN, "--quiet", "demo", eco, "--repos", "50", "--events", str(events), "--seed", "1", "--end", AS_OF], stdout=subprocess.DEVNULL)
+    sh([BIN, "--quiet", "--data-dir", data, "ingest", eco], stdout=subprocess.DEVNULL)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        pg_port = s.getsockname()[1]
+    proc = subprocess.Popen([BIN, "--quiet", "--data-dir", data, "serve", "--read-only", "--listen", "127.0.0.1:0",
+                             "--pg-listen", f"127.0.0.1:{pg_port}", "--sql-timeout", "60s"], stdout=subprocess.PIPE, text=True)
+    try:
+        addr = proc.stdout.readline().split("http://")[1].split()[0]
+        deadline = time.time() + 120
+        while get(addr, "/readyz")[0] != 200:
+            if time.time() > deadline:
+                raise RuntimeError("serve did not become ready")
+            time.sleep(0.2)
+        _, canned = queries()
+        end = AS_OF
+        start = (datetime.datetime.fromisoformat(AS_OF.replace("Z", "+00:00")) - datetime.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        sqls = {name: bind_literals(canned[name], start, end, 30) for name in PANEL_QUERIES}
+        host, port = addr.split(":")
+        http_conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        pg = psycopg.connect(f"host=127.0.0.1 port={pg_port} user=deploylens dbname=deploylens", autocommit=True)
+
+        def over_http(sql):
+            http_conn.request("POST", "/api/sql", body=sql.encode(), headers={"Content-Type": "text/plain"})
+            r = http_conn.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise RuntimeError(f"HTTP {r.status}: {body[:200]!r}")
+            return len(json.loads(body))
+
+        def over_pg(sql):
+            return len(pg.execute(sql).fetchall())
+
+        rows, lat = {}, {"pg": [], "http": []}
+        for name, sql in sqls.items():  # warm the views once, and check both faces agree
+            a, b = over_http(sql), over_pg(sql)
+            if a != b:
+                raise RuntimeError(f"{name}: {a} rows over HTTP, {b} over postgres")
+            rows[name] = a
+        for i in range(rounds):
+            for name, sql in sqls.items():
+                for face, run in (("pg", over_pg), ("http", over_http)) if i % 2 == 0 else (("http", over_http), ("pg", over_pg)):
+                    t = time.perf_counter()
+                    run(sql)
+                    lat[face].append((time.perf_counter() - t) * 1e3)
+        pg.close()
+        http_conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        shutil.rmtree(eco, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
+    q = lambda v, x: sorted(v)[min(len(v) - 1, round((len(v) - 1) * x))]
+    return {"events": events, "rounds": rounds, "queries": list(PANEL_QUERIES), "rows": rows,
+            **{f"{f}_{k}_ms": q(v, x) for f, v in lat.items() for k, x in (("p50", 0.5), ("p99", 0.99))},
+            **{f"{f}_requests": len(v) for f, v in lat.items()}}
 
 
 def bench_live(work, repos=1000, appends=100, load_seconds=60):
@@ -872,6 +952,14 @@ def write_report(res, path):
     for k, route in [("metrics", "GET /metrics"), ("sql", "POST /api/sql"), ("fixes", "GET /api/fixes")]:
         L.append(f"| `{route}` | {ld[k + '_requests']:,} | {ld[k + '_p50_ms']:.1f} ms | {ld[k + '_p99_ms']:.1f} ms |")
     L += ["", f"Errors: {ld['errors']} (answers other than 200 and 429); answered 429 by the concurrency cap: {ld.get('shed_429', 'not counted apart')}."]
+    w = res.get("wire")
+    if w:
+        L += ["", "## SQL over the Postgres protocol and over HTTP", "",
+              f"The canned queries of the dashboard's panels ({', '.join('`' + q + '`' for q in w['queries'])}; not `deploy_frequency`, whose days x repositories cross join both ad-hoc faces refuse), bound to a 30-day window as literals, each run {w['rounds']:,} times over each face of one `deploylens serve --read-only` ({w['events']:,} events): psycopg on one connection (simple protocol, text results) and `POST /api/sql` with JSON results on one keep-alive connection, alternating. Both go through the same guarded runner; the difference is the protocol and the encoding. Latency per query, client side:", "",
+              "| face | queries | p50 | p99 |", "|---|---|---|---|",
+              f"| Postgres protocol (psycopg) | {w['pg_requests']:,} | {w['pg_p50_ms']:.2f} ms | {w['pg_p99_ms']:.2f} ms |",
+              f"| HTTP JSON (`POST /api/sql`) | {w['http_requests']:,} | {w['http_p50_ms']:.2f} ms | {w['http_p99_ms']:.2f} ms |", "",
+              f"HTTP / Postgres, p50: {w['http_p50_ms']/w['pg_p50_ms']:.2f}x; p99: {w['http_p99_ms']/w['pg_p99_ms']:.2f}x. Rows per query (equal on both faces, checked): {', '.join(f'{k} {v}' for k, v in w['rows'].items())}."]
     s = res.get("search")
     if s:
         carried = f" Not measured in this run (the release `search_bench` example was not built); these are the figures of the run of {s['carried_from']}. The search does not read the store." if s.get("carried_from") else ""
@@ -952,7 +1040,7 @@ def kept_analysis(path):
     return m.group(0) if m else ""
 
 
-SECTIONS = ("ingest", "refresh", "history", "collectors", "live", "search", "grouping")
+SECTIONS = ("ingest", "refresh", "history", "collectors", "live", "wire", "search", "grouping")
 
 
 def search_binary(no_build):
@@ -1041,6 +1129,10 @@ def main():
         if "live" in sections:
             res["live"] = bench_live(work, repos=100 if a.quick else 1000, appends=20 if a.quick else 100, load_seconds=10 if a.quick else 60)
             print("live", json.dumps(res["live"]), flush=True)
+            save()
+        if "wire" in sections:
+            res["wire"] = bench_wire(work, events=20000 if a.quick else 100_000, rounds=20 if a.quick else 1000)
+            print("wire", json.dumps(res["wire"]), flush=True)
             save()
         if "search" in sections:
             binary = search_binary(a.no_build)

@@ -387,10 +387,14 @@ def check_built_service(name: str, service: dict) -> int | None:
         if not same:
             problem(f"services.{name}.healthcheck.{key}: {compose_value} here, {image_value} in the Dockerfile")
 
-    # One port: --listen, the health check, EXPOSE and the published port.
+    # One port per face: --listen (the health check, EXPOSE) and --pg-listen; each published
+    # container port is one of them.
     command = service_command(service, instructions)
     listen = command[command.index("--listen") + 1] if "--listen" in command else "127.0.0.1:9464"
     port = int(listen.rsplit(":", 1)[1])
+    ports = {port}
+    if "--pg-listen" in command:
+        ports.add(int(command[command.index("--pg-listen") + 1].rsplit(":", 1)[1]))
     checked = re.search(r"/dev/tcp/[^/]+/(\d+)", " ".join(image_test))
     if not checked or int(checked.group(1)) != port:
         problem(f"the health check does not connect to the port of --listen {listen}")
@@ -399,8 +403,8 @@ def check_built_service(name: str, service: dict) -> int | None:
         problem(f"{rel(dockerfile)}: EXPOSE {exposed} does not include the --listen port {port}")
     for i, mapping in enumerate(service.get("ports", [])):
         container = mapping.get("target") if isinstance(mapping, dict) else str(mapping).rsplit(":", 1)[-1].split("/")[0]
-        if int(container) != port:
-            problem(f"services.{name}.ports[{i}]: container port {container} is not the --listen port {port}")
+        if int(container) not in ports:
+            problem(f"services.{name}.ports[{i}]: container port {container} is neither --listen nor --pg-listen ({sorted(ports)})")
     if listen.startswith(("127.", "localhost", "[::1]")):
         problem(f"services.{name}: --listen {listen} is a loopback address: other containers cannot reach it")
     return port

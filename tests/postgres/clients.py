@@ -63,6 +63,7 @@ with psycopg.connect(dsn, autocommit=True) as conn:
         ("external", "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'"),
         ("cross_join", "SELECT a.event_id, b.event_id FROM events a CROSS JOIN events b"),
         ("insert", "INSERT INTO events (event_id) VALUES ('x')"),
+        ("too_long", "SELECT 1 -- " + "x" * 200_000),
     ]:
         refused[name] = error_of(lambda: cur.execute(sql))
     out["refused"] = refused
@@ -102,6 +103,22 @@ with engine.connect() as c:
     out["sqlalchemy_count"] = c.execute(
         sqlalchemy.text("SELECT count(*) FROM deployments WHERE status = :s"), {"s": "failure"}
     ).scalar()
+
+
+# A time series shaped as Grafana wants it (time, metric, value), with $__timeFilter expanded
+# as Grafana expands it (docs/sql-clients.md).
+with psycopg.connect(dsn, autocommit=True) as conn:
+    cur = conn.execute(
+        "SELECT date_trunc('day', timestamp) AS time, repository AS metric, count(*) AS value FROM deployments "
+        "WHERE timestamp BETWEEN '2000-01-01T00:00:00Z' AND '2100-01-01T00:00:00Z' GROUP BY 1, 2 ORDER BY 1"
+    )
+    series = cur.fetchall()
+    out["time_series"] = {
+        "columns": [d.name for d in cur.description],
+        "types": [d.type_code for d in cur.description],
+        "rows": len(series),
+        "total": sum(r[2] for r in series),
+    }
 
 
 # Every SQL panel of the dashboard, its macros expanded as Grafana's PostgreSQL data source

@@ -193,6 +193,12 @@ fn python_clients_get_parameters_types_guards_and_the_dashboard_sql() {
         let e = &got["refused"][name];
         assert_eq!(e["sqlstate"], "42501", "{name}: {e}");
     }
+    // Longer than --max-body-bytes, as for POST /api/sql: statement_too_complex.
+    assert_eq!(
+        got["refused"]["too_long"]["sqlstate"], "54001",
+        "{}",
+        got["refused"]
+    );
     // DataFusion's own DDL is not Postgres syntax: it fails to parse before anything runs.
     assert_eq!(
         got["refused"]["external"]["sqlstate"], "42601",
@@ -226,6 +232,13 @@ fn python_clients_get_parameters_types_guards_and_the_dashboard_sql() {
         "SELECT count(*) AS n FROM deployments WHERE status = 'failure'",
     );
     assert_eq!(got["sqlalchemy_count"], failed[0]["n"]);
+
+    // A Grafana time series: time (timestamptz), metric (text), value (bigint), every deployment.
+    let series = &got["time_series"];
+    assert_eq!(series["columns"], serde_json::json!(["time", "metric", "value"]));
+    assert_eq!(series["types"], serde_json::json!([1184, 25, 20]));
+    let all = sql(&data, "SELECT count(*) AS n FROM deployments");
+    assert_eq!(series["total"], all[0]["n"]);
 
     // Each SQL panel answers, and pastes its canned query unchanged: one definition.
     let panels = got["panels"].as_array().unwrap();
