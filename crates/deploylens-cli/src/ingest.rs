@@ -153,6 +153,16 @@ pub fn summary_json(r: &IngestReport, seconds: f64) -> serde_json::Value {
     })
 }
 
+/// `text` as one shell word: quoted unless it is made of safe characters only.
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._:-+=@,".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 fn print_summary(r: &IngestReport, seconds: f64, data_dir: &str) {
     let mb = r.bytes_read as f64 / 1e6;
     println!(
@@ -175,7 +185,8 @@ fn print_summary(r: &IngestReport, seconds: f64, data_dir: &str) {
     }
     if r.reject_total() > 0 {
         println!(
-            "  see them with: deploylens sql \"SELECT source_file, source_line, reason, message FROM rejects\""
+            "  see them with: deploylens --data-dir {} sql \"SELECT source_file, source_line, reason, message FROM rejects\"",
+            shell_word(data_dir)
         );
     }
     for (file, bytes) in &r.pending {

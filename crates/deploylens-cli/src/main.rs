@@ -86,8 +86,17 @@ enum Command {
 
 #[derive(Args)]
 struct SqlArgs {
-    /// The SQL query, e.g. "SELECT repository, count(*) FROM deployments GROUP BY 1"
-    query: String,
+    /// The SQL query, e.g. "SELECT repository, count(*) FROM deployments GROUP BY 1"; `-` reads
+    /// it from standard input. It may begin with a `-- comment`
+    #[arg(
+        allow_hyphen_values = true,
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    query: Option<String>,
+    /// Read the SQL query from this file
+    #[arg(long, value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
     /// Query the events table as of this table version (time travel; see `deploylens store history`)
     #[arg(long, value_name = "N")]
     as_of_version: Option<u64>,
@@ -124,12 +133,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
-        // Like other command-line tools: output piped into `head` ends the process quietly. The
-        // server keeps Rust's default (SIGPIPE ignored), so a closed socket is only an error.
-        // SAFETY: no other thread exists yet.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    }
+    // SIGPIPE stays ignored (Rust's default): a write to a closed pipe is an error that ends the
+    // command quietly with status 0, and a closed socket is only an error of that request.
+    exit_quietly_on_closed_stdout();
     init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -149,6 +155,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// The query of `deploylens sql`: the argument, standard input (`-`) or `--file`.
+fn sql_text(args: &SqlArgs) -> anyhow::Result<String> {
+    use anyhow::Context;
+    match (&args.query, &args.file) {
+        (_, Some(path)) => {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        }
+        (Some(q), None) if q == "-" => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("cannot read the query from standard input")?;
+            Ok(text)
+        }
+        (Some(q), None) => Ok(q.clone()),
+        (None, None) => anyhow::bail!("no query: give it as an argument, `-` for standard input, or --file"),
+    }
+}
+
+/// `println!` panics when standard output is closed: such a panic ends the process quietly,
+/// with status 0, as a closed pipe does for the commands that write through `output`.
+fn exit_quietly_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 /// Output piped into `head` that closed early is not an error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -166,7 +208,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = std::sync::Arc::new(report::open_engine(&g, args.as_of_version).await?);
             // The same checks as every other face, without its time, row or memory limits.
             let runner = deploylens_query::SqlRunner::new(deploylens_query::SqlLimits::local())?;
-            let result = runner.run(engine, args.query).await?;
+            let result = runner.run(engine, sql_text(&args)?).await?;
+            for w in &result.warnings {
+                eprintln!("warning: {w}");
+            }
             output::print(&result.schema, &result.batches, args.format)?;
             Ok(ExitCode::SUCCESS)
         }

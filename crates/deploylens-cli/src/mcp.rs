@@ -106,6 +106,13 @@ impl Tools {
         let engine = self.engine().await?;
         let result = self.sql.run(engine, args.sql).await.map_err(|e| e.to_string())?;
         let rows = json_rows(&result.schema, &result.batches)?;
+        if !result.warnings.is_empty() {
+            let warnings = serde_json::to_string(&result.warnings).map_err(|e| e.to_string())?;
+            return Ok(format!(
+                "{{\"rows\": {rows}, \"truncated\": {}, \"warnings\": {warnings}}}",
+                result.truncated
+            ));
+        }
         if result.truncated {
             return Ok(format!(
                 "{{\"rows\": {rows}, \"truncated\": true, \"note\": \"more rows than the limit of {}; add LIMIT or aggregate\"}}",

@@ -82,16 +82,31 @@ pub async fn run(g: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
         None if args.all => every.iter().map(String::as_str).collect(),
         None => SUMMARY.to_vec(),
     };
+    // Several reports as JSON: one document, an object of arrays keyed by report name.
+    let one_document = names.len() > 1 && args.format == Format::Json;
+    let mut document = serde_json::Map::new();
     for name in &names {
         let query = canned_query(name)
             .with_context(|| format!("no report named {name:?}; `deploylens report --list` shows them"))?;
         let df = engine.canned(&query, window).await?;
         let schema = df.schema().inner().clone();
         let batches = df.collect().await?;
+        if one_document {
+            let rows =
+                deploylens_query::encode::to_vec(&schema, &batches, deploylens_query::encode::Format::Json)?;
+            document.insert(query.name.clone(), serde_json::from_slice(&rows)?);
+            continue;
+        }
         if names.len() > 1 && args.format == Format::Table {
             println!("\n== {} ({}) ==", query.name, args.window);
         }
         output::print(&schema, &batches, args.format)?;
+    }
+    if one_document {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &document)?;
+        writeln!(out)?;
     }
     Ok(ExitCode::SUCCESS)
 }

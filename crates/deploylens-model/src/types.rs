@@ -30,6 +30,8 @@ macro_rules! string_enum {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
             /// The allowed spellings, exactly as in the schema.
             pub const NAMES: &'static [&'static str] = &[$($text),+];
+            /// The column (and event field) holding these values.
+            pub const FIELD: &'static str = $field;
 
             /// The spelling in the schema, such as `production`.
             pub fn as_str(self) -> &'static str {

@@ -34,6 +34,16 @@ pub enum QueryError {
     /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The SQL names a table that does not exist.
+    #[error("{}", unknown_table_message(name, suggestion.as_deref(), tables))]
+    UnknownTable {
+        /// The name as written.
+        name: String,
+        /// The table (or canned query) it most likely meant.
+        suggestion: Option<String>,
+        /// The tables and views there are.
+        tables: Vec<String>,
+    },
     /// No canned report query has this name.
     #[error("no canned query named {0:?}; `deploylens report --list` shows them")]
     UnknownQuery(String),
@@ -89,6 +99,32 @@ impl From<DataFusionError> for QueryError {
             _ => QueryError::DataFusion(e),
         }
     }
+}
+
+fn unknown_table_message(name: &str, suggestion: Option<&str>, tables: &[String]) -> String {
+    if canned_queries().iter().any(|q| !q.is_view && q.name == name) {
+        return format!(
+            "{name} is a canned query, not a table: run it with `deploylens report {name}` or GET /api/queries/{name}; the tables are {}",
+            tables.join(", ")
+        );
+    }
+    match suggestion {
+        Some(s) => format!(
+            "no table named {name}; did you mean {s}? The tables are {}",
+            tables.join(", ")
+        ),
+        None => format!("no table named {name}; the tables are {}", tables.join(", ")),
+    }
+}
+
+/// The closest of `candidates` to `name`, if it is close enough to be a typo.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    use datafusion::common::utils::datafusion_strsim::levenshtein;
+    candidates
+        .map(|c| (levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min()
+        .map(|(_, c)| c.to_string())
 }
 
 /// DataFusion's message without the repeated context prefixes and without a parser's dump
@@ -309,6 +345,7 @@ fn session(opts: EngineOptions) -> Result<SessionContext, QueryError> {
     ctx.register_udaf(percentile_cont_udaf());
     ctx.register_udf(fingerprint_udf());
     ctx.register_udf(error_template_udf());
+    crate::compat::register(&ctx);
     if let Some(limit) = opts.memory_limit {
         // What one function call may allocate outside the pool: an eighth of the limit.
         crate::bounded::bound_functions(&ctx, (limit / 8).max(1 << 20));
@@ -387,14 +424,26 @@ impl Engine {
         params: &ParamValues,
         limits: &SqlLimits,
     ) -> Result<AdhocResult, QueryError> {
-        let plan = self.plan_guarded(sql, limits).await?;
+        let (plan, warnings) = self.plan_checked(sql, limits).await?;
         let plan = plan.with_param_values(params.clone())?;
-        self.run_guarded(plan, limits).await
+        let mut result = self.run_guarded(plan, limits).await?;
+        result.warnings = warnings;
+        Ok(result)
     }
 
     /// Checks and plans SQL from an untrusted caller: one read-only query, not too long, not
     /// nested too deep. Its placeholders are left unbound.
     pub async fn plan_guarded(&self, sql: &str, limits: &SqlLimits) -> Result<LogicalPlan, QueryError> {
+        Ok(self.plan_checked(sql, limits).await?.0)
+    }
+
+    /// As [`plan_guarded`](Self::plan_guarded), with the warnings of
+    /// [`crate::guard::vocabulary_warnings`].
+    async fn plan_checked(
+        &self,
+        sql: &str,
+        limits: &SqlLimits,
+    ) -> Result<(LogicalPlan, Vec<String>), QueryError> {
         if sql.len() > limits.max_sql_bytes {
             return Err(QueryError::TooLong {
                 bytes: sql.len(),
@@ -405,9 +454,40 @@ impl Engine {
         let dialect = state.config().options().sql_parser.dialect;
         let statement = state.sql_to_statement(sql, &dialect)?;
         check_statement(&statement, limits.max_depth)?;
-        let plan = state.statement_to_plan(statement).await?;
+        let warnings = crate::guard::vocabulary_warnings(&statement);
+        let plan = state
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| self.explain_unknown_table(e))?;
         read_only().verify_plan(&plan)?;
-        Ok(plan)
+        Ok((plan, warnings))
+    }
+
+    /// DataFusion's "table 'deploylens.public.x' not found" as [`QueryError::UnknownTable`], with
+    /// the closest name (a table, a view or a canned query) and the list of tables.
+    fn explain_unknown_table(&self, e: DataFusionError) -> QueryError {
+        let DataFusionError::Plan(message) = e.find_root() else {
+            return e.into();
+        };
+        let Some(full) = message
+            .strip_prefix("table '")
+            .and_then(|rest| rest.strip_suffix("' not found"))
+        else {
+            return e.into();
+        };
+        let name = full.rsplit('.').next().unwrap_or(full).to_string();
+        let tables: Vec<String> = self.tables.iter().map(|(n, _)| n.clone()).collect();
+        let canned: Vec<String> = canned_queries()
+            .into_iter()
+            .filter(|q| !q.is_view)
+            .map(|q| q.name)
+            .collect();
+        let suggestion = closest(&name, tables.iter().chain(&canned).map(String::as_str));
+        QueryError::UnknownTable {
+            name,
+            suggestion,
+            tables,
+        }
     }
 
     /// Runs a plan of [`plan_guarded`](Self::plan_guarded), its placeholders bound, under

@@ -96,6 +96,9 @@ pub struct AdhocResult {
     pub batches: Vec<RecordBatch>,
     /// True when rows past [`SqlLimits::max_rows`] were left out.
     pub truncated: bool,
+    /// Things the caller likely got wrong although the query ran, such as a value a column
+    /// never holds (`status = 'failed'`). Each face shows them its own way.
+    pub warnings: Vec<String>,
 }
 
 /// Stack of each SQL thread: planning and evaluating an expression tree recurse over it.
@@ -301,6 +304,90 @@ fn refused_statement(s: &SqlStatement) -> QueryError {
     ))
 }
 
+/// The closed vocabularies of the event schema, by column.
+const VOCABULARIES: &[(&str, &[&str])] = &[
+    (
+        deploylens_model::EventType::FIELD,
+        deploylens_model::EventType::NAMES,
+    ),
+    (
+        deploylens_model::Environment::FIELD,
+        deploylens_model::Environment::NAMES,
+    ),
+    (deploylens_model::Status::FIELD, deploylens_model::Status::NAMES),
+    (
+        deploylens_model::DeployedBy::FIELD,
+        deploylens_model::DeployedBy::NAMES,
+    ),
+    (
+        deploylens_model::RepositorySource::FIELD,
+        deploylens_model::RepositorySource::NAMES,
+    ),
+];
+
+/// Comparisons of a vocabulary column with a value it never holds (`status = 'failed'`,
+/// `environment IN ('prod')`): the query runs, silently empty, so the caller is told.
+pub fn vocabulary_warnings(statement: &DfStatement) -> Vec<String> {
+    struct Check(Vec<String>);
+    fn column(e: &SqlExpr) -> Option<&str> {
+        match e {
+            SqlExpr::Identifier(i) => Some(i.value.as_str()),
+            SqlExpr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.as_str()),
+            _ => None,
+        }
+    }
+    fn text(e: &SqlExpr) -> Option<&str> {
+        match e {
+            SqlExpr::Value(v) => match &v.value {
+                datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s) => Some(s.as_str()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    impl Check {
+        fn compare(&mut self, col: &SqlExpr, values: &[&SqlExpr]) {
+            let Some(name) = column(col) else { return };
+            let Some((field, allowed)) = VOCABULARIES.iter().find(|(f, _)| f.eq_ignore_ascii_case(name))
+            else {
+                return;
+            };
+            for v in values.iter().filter_map(|v| text(v)) {
+                if !allowed.contains(&v) {
+                    let message = format!("{field} is never '{v}'; its values are {}", allowed.join(", "));
+                    if !self.0.contains(&message) {
+                        self.0.push(message);
+                    }
+                }
+            }
+        }
+    }
+    impl Visitor for Check {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &SqlExpr) -> std::ops::ControlFlow<()> {
+            use datafusion::sql::sqlparser::ast::BinaryOperator::{Eq, NotEq};
+            match e {
+                SqlExpr::BinaryOp {
+                    left,
+                    op: Eq | NotEq,
+                    right,
+                } => {
+                    self.compare(left, &[right]);
+                    self.compare(right, &[left]);
+                }
+                SqlExpr::InList { expr, list, .. } => self.compare(expr, &list.iter().collect::<Vec<_>>()),
+                _ => {}
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut check = Check(Vec::new());
+    if let DfStatement::Statement(s) = statement {
+        let _ = s.visit(&mut check);
+    }
+    check.0
+}
+
 /// How deep expressions and queries nest in a statement.
 fn depth_of(statement: &SqlStatement) -> usize {
     #[derive(Default)]
@@ -370,5 +457,6 @@ pub(crate) async fn collect_bounded(
         schema,
         batches: kept,
         truncated,
+        warnings: Vec::new(),
     })
 }

@@ -3,12 +3,15 @@
 //! [`Engine`] opens a snapshot of the data directory as the tables `events` and `rejects`,
 //! creates the views of `queries/views/` (`deployments`, ...), registers the exact
 //! `percentile_cont` and the `fingerprint` / `error_template` functions, and runs the canned
-//! queries of `queries/*.sql` with their window parameters. Ad-hoc SQL is read-only.
+//! queries of `queries/*.sql` with their window parameters. Ad-hoc SQL is read-only. Functions
+//! people know from DuckDB and Postgres that DataFusion lacks (`epoch`, `date_diff`, `strftime`,
+//! `regexp_extract`, `arg_max`...) are registered too.
 
 #![warn(missing_docs)]
 
 mod bounded;
 mod canned;
+mod compat;
 pub mod encode;
 mod engine;
 mod functions;

@@ -27,9 +27,10 @@ pub fn status_of(e: &QueryError) -> StatusCode {
         QueryError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
         QueryError::ResourcesExhausted(_) => StatusCode::UNPROCESSABLE_ENTITY,
         QueryError::UnknownQuery(_) => StatusCode::NOT_FOUND,
-        QueryError::DataFusion(_) | QueryError::TooDeep { .. } | QueryError::TooLong { .. } => {
-            StatusCode::BAD_REQUEST
-        }
+        QueryError::DataFusion(_)
+        | QueryError::UnknownTable { .. }
+        | QueryError::TooDeep { .. }
+        | QueryError::TooLong { .. } => StatusCode::BAD_REQUEST,
         QueryError::Store(_) | QueryError::View { .. } | QueryError::Internal(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
@@ -37,20 +38,30 @@ pub fn status_of(e: &QueryError) -> StatusCode {
 }
 
 /// The rows of a query in `format`, with `X-Deploylens-Truncated` saying whether the row cap
-/// cut them.
+/// cut them, and an `X-Deploylens-Warning` header per warning of the query.
 pub fn rows_response(result: &AdhocResult, format: Format) -> Response {
     match deploylens_query::encode::to_vec(&result.schema, &result.batches, format) {
-        Ok(body) => (
-            [
-                (header::CONTENT_TYPE, format.content_type()),
-                (
-                    header::HeaderName::from_static("x-deploylens-truncated"),
-                    if result.truncated { "true" } else { "false" },
-                ),
-            ],
-            body,
-        )
-            .into_response(),
+        Ok(body) => {
+            let mut response = (
+                [
+                    (header::CONTENT_TYPE, format.content_type()),
+                    (
+                        header::HeaderName::from_static("x-deploylens-truncated"),
+                        if result.truncated { "true" } else { "false" },
+                    ),
+                ],
+                body,
+            )
+                .into_response();
+            for w in &result.warnings {
+                if let Ok(value) = header::HeaderValue::from_str(w) {
+                    response
+                        .headers_mut()
+                        .append(header::HeaderName::from_static("x-deploylens-warning"), value);
+                }
+            }
+            response
+        }
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot encode the result: {e}"),

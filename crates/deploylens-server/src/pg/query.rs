@@ -121,6 +121,12 @@ where
                 .run_with(engine, sql.to_string(), params)
                 .await
                 .map_err(pg_error)?;
+            for w in &result.warnings {
+                let notice = ErrorInfo::new("WARNING".into(), "01000".into(), w.clone());
+                client
+                    .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(notice)))
+                    .await?;
+            }
             if result.truncated {
                 let max = state.sql.limits().max_rows.unwrap_or(usize::MAX);
                 let notice = ErrorInfo::new(
@@ -166,6 +172,7 @@ fn pg_error(e: QueryError) -> PgWireError {
         QueryError::ResourcesExhausted(_) => "53200",
         QueryError::TooDeep { .. } | QueryError::TooLong { .. } => "54001",
         QueryError::DataFusion(DataFusionError::SQL(..)) => "42601",
+        QueryError::UnknownTable { .. } => "42P01",
         QueryError::DataFusion(_) | QueryError::UnknownQuery(_) => "42000",
         QueryError::Store(_) | QueryError::View { .. } | QueryError::Internal(_) => "XX000",
     };

@@ -1,0 +1,231 @@
+//! Ad-hoc SQL as an engineer used to DuckDB or Postgres writes it: the query from a file or
+//! standard input, functions they reach for, errors that say what was meant, warnings for
+//! values a column never holds, one JSON document per `report`, and a closed pipe that ends a
+//! command quietly.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_json(dir.path(), &[&ecosystem()]);
+    dir
+}
+
+fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn the_query_comes_from_an_argument_a_file_or_standard_input() {
+    let dir = store();
+    let direct = sql(dir.path(), "SELECT count(*) AS n FROM rejects");
+
+    let commented = run(
+        dir.path(),
+        &[
+            "sql",
+            "-f",
+            "json",
+            "-- how many rejects\nSELECT count(*) AS n FROM rejects",
+        ],
+    );
+    let commented: serde_json::Value = serde_json::from_str(&commented).unwrap();
+    assert_eq!(commented[0]["n"], direct[0]["n"]);
+
+    let file = dir.path().join("q.sql");
+    std::fs::write(&file, "SELECT count(*) AS n FROM rejects\n").unwrap();
+    let from_file = run(
+        dir.path(),
+        &["sql", "-f", "json", "--file", file.to_str().unwrap()],
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&from_file).unwrap()[0]["n"],
+        direct[0]["n"]
+    );
+
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["sql", "-", "-f", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT count(*) AS n FROM rejects")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("n\n{}\n", direct[0]["n"])
+    );
+
+    let neither = run_raw(dir.path(), &["sql"]);
+    assert!(!neither.status.success());
+}
+
+#[test]
+fn errors_name_what_was_meant_and_warnings_name_the_allowed_values() {
+    let dir = store();
+    let typo = run_raw(dir.path(), &["sql", "SELECT * FROM deploymnts"]);
+    assert_eq!(typo.status.code(), Some(2));
+    let text = stderr_of(&typo);
+    assert!(text.contains("did you mean deployments?"), "{text}");
+    assert_eq!(text.matches("error:").count(), 1, "printed once: {text}");
+
+    let canned = stderr_of(&run_raw(dir.path(), &["sql", "SELECT * FROM failed_deployments"]));
+    assert!(
+        canned.contains("deploylens report failed_deployments"),
+        "{canned}"
+    );
+
+    let wrong = run_raw(
+        dir.path(),
+        &[
+            "sql",
+            "-f",
+            "json",
+            "SELECT count(*) AS n FROM deployments WHERE status = 'failed' AND environment IN ('prod')",
+        ],
+    );
+    assert!(wrong.status.success());
+    let text = stderr_of(&wrong);
+    assert!(
+        text.contains("status is never 'failed'; its values are success, failure, in_progress"),
+        "{text}"
+    );
+    assert!(text.contains("environment is never 'prod'"), "{text}");
+    let right = run_raw(
+        dir.path(),
+        &["sql", "SELECT count(*) FROM deployments WHERE status = 'failure'"],
+    );
+    assert!(stderr_of(&right).is_empty(), "{}", stderr_of(&right));
+}
+
+#[test]
+fn functions_from_duckdb_and_postgres_answer_over_the_events() {
+    let dir = store();
+    let rows = sql(
+        dir.path(),
+        "SELECT repository, arg_max(version, timestamp) AS latest, \
+                epoch(max(timestamp) - min(timestamp)) AS span_s, \
+                date_diff('second', min(timestamp), max(timestamp)) AS span_boundaries, \
+                strftime(max(timestamp), '%G-W%V') AS last_week \
+         FROM deployments GROUP BY repository ORDER BY repository",
+    );
+    let check = sql(
+        dir.path(),
+        "SELECT repository, first_value(version ORDER BY timestamp DESC) AS latest, \
+                CAST(max(timestamp) AS BIGINT) - CAST(min(timestamp) AS BIGINT) AS span_us \
+         FROM deployments GROUP BY repository ORDER BY repository",
+    );
+    assert!(!rows.is_empty());
+    for (r, c) in rows.iter().zip(&check) {
+        assert_eq!(r["latest"], c["latest"], "{r}");
+        let span_us = c["span_us"].as_f64().unwrap();
+        assert!(
+            (r["span_s"].as_f64().unwrap() - span_us / 1e6).abs() < 1e-6,
+            "{r} {c}"
+        );
+        assert!(r["last_week"].as_str().unwrap().contains("-W"), "{r}");
+    }
+    let extracted = sql(
+        dir.path(),
+        "SELECT regexp_extract(errors[1], 'after ([0-9]+)s', 1) AS secs FROM events \
+         WHERE errors[1] LIKE '%timeout after %s%' LIMIT 1",
+    );
+    assert!(
+        extracted[0]["secs"].as_str().unwrap().parse::<u32>().is_ok(),
+        "{extracted:?}"
+    );
+}
+
+#[test]
+fn several_reports_as_json_are_one_document() {
+    let dir = store();
+    let text = run(dir.path(), &["report", "-f", "json", "--window", "all"]);
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
+    let names: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        ["dora", "duration_percentiles", "success_rate", "time_to_restore"]
+    );
+    assert!(!doc["success_rate"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly_with_status_0() {
+    let dir = store();
+    for args in [
+        vec![
+            "sql",
+            "SELECT * FROM events CROSS JOIN (SELECT * FROM range(50)) AS r",
+        ],
+        vec!["report", "--all", "--window", "all"],
+        vec!["ingest", ecosystem().to_str().unwrap()],
+    ] {
+        let mut child = Command::new(bin())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is gone: the next writes fail with EPIPE.
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr_of(&out));
+        assert!(stderr_of(&out).is_empty(), "{args:?}: {}", stderr_of(&out));
+    }
+}
+
+#[test]
+fn the_hint_after_ingest_can_be_pasted_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a store");
+    let out = run(&data, &["ingest", ecosystem().to_str().unwrap()]);
+    let hint = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("see them with: "))
+        .unwrap_or_else(|| panic!("no hint in {out}"));
+    let pasted = Command::new("sh")
+        .arg("-c")
+        .arg(hint.replacen("deploylens", &format!("'{}'", bin().display()), 1))
+        .env_remove("DEPLOYLENS_DATA_DIR")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(pasted.status.success(), "{hint}: {}", stderr_of(&pasted));
+    assert!(String::from_utf8_lossy(&pasted.stdout).contains("source_line"));
+}
+
+#[test]
+fn warnings_reach_http_clients_as_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &ecosystem(), &[]);
+    let (status, headers, _) = http_request(
+        &server.addr,
+        "POST",
+        "/api/sql",
+        &[],
+        b"SELECT count(*) FROM deployments WHERE status = 'failed'",
+    )
+    .expect("an answer");
+    assert_eq!(status, 200);
+    let warning = header(&headers, "x-deploylens-warning").unwrap_or_default();
+    assert!(warning.contains("status is never 'failed'"), "{headers:?}");
+    server.kill();
+}
