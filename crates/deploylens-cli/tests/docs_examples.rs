@@ -1,0 +1,239 @@
+//! Every command example of README.md and docs/*.md, run and compared with what the page shows,
+//! so that a page that drifts from the binary fails the tests.
+//!
+//! A fenced block whose first line starts with `$ ` is a session. Each `$ command` (a line
+//! ending in `\` continues on the next) runs in `sh` with standard error joined to standard
+//! output; its expected output is the lines up to the next `$ `. In expected output, `[..]`
+//! matches any text within a line, and a line holding only `...` (or `…`) matches any number
+//! of lines.
+//! The blocks of a page run in order, in one scratch folder per page that holds `testdata` (the
+//! bundled one) and, in `./deploylens-data` (the default data directory), the bundled ecosystem
+//! ingested, with the binary under test first on `PATH`; `/tmp/docs-dl`, the data directory some
+//! pages use, is emptied before each page. `echo $?` prints the exit status of the command
+//! before it, and a command that only sets a shell variable (`fp=$(...)`) is run again before
+//! each later command of its block. A block right after a line `<!-- not run: REASON -->` is skipped: it needs a
+//! running server, a terminal or a network.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// One `$ command` and the output the page shows for it.
+struct Example {
+    page: String,
+    line: usize,
+    command: String,
+    expected: Vec<String>,
+}
+
+fn examples_of(page: &Path) -> Vec<Example> {
+    let text = std::fs::read_to_string(page).expect("page");
+    let name = page
+        .strip_prefix(repo_root())
+        .unwrap_or(page)
+        .display()
+        .to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let fence = lines[i].trim_start();
+        let skipped = i > 0 && lines[i - 1].trim_start().starts_with("<!-- not run:");
+        if !fence.starts_with("```") {
+            i += 1;
+            continue;
+        }
+        let end = (i + 1..lines.len())
+            .find(|&j| lines[j].trim_start().starts_with("```"))
+            .unwrap_or(lines.len());
+        let body = &lines[i + 1..end];
+        if !skipped && body.first().is_some_and(|l| l.starts_with("$ ")) {
+            let mut k = 0;
+            while k < body.len() {
+                let start = k;
+                let mut command = body[k][2..].to_string();
+                while command.ends_with('\\') && k + 1 < body.len() {
+                    k += 1;
+                    command.push('\n');
+                    command.push_str(body[k]);
+                }
+                k += 1;
+                let mut expected = Vec::new();
+                while k < body.len() && !body[k].starts_with("$ ") {
+                    expected.push(body[k].trim_end().to_string());
+                    k += 1;
+                }
+                while expected.last().is_some_and(|l| l.is_empty()) {
+                    expected.pop();
+                }
+                out.push(Example {
+                    page: name.clone(),
+                    line: i + 2 + start,
+                    command,
+                    expected,
+                });
+            }
+        }
+        i = end + 1;
+    }
+    out
+}
+
+/// Whether `got` matches `want`, where `want` may hold `[..]` (any text) wildcards.
+fn line_matches(want: &str, got: &str) -> bool {
+    let parts: Vec<&str> = want.split("[..]").collect();
+    if parts.len() == 1 {
+        return want == got;
+    }
+    let Some(mut rest) = got.strip_prefix(parts[0]) else {
+        return false;
+    };
+    for (n, part) in parts.iter().enumerate().skip(1) {
+        if n == parts.len() - 1 {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Whether the lines of `got` match `want`, where a line `...` matches any lines.
+fn output_matches(want: &[String], got: &[String]) -> bool {
+    match want.split_first() {
+        None => got.is_empty(),
+        Some((w, rest)) if w == "..." || w == "…" => {
+            (0..=got.len()).any(|skip| output_matches(rest, &got[skip..]))
+        }
+        Some((w, rest)) => got
+            .split_first()
+            .is_some_and(|(g, more)| line_matches(w, g) && output_matches(rest, more)),
+    }
+}
+
+fn scratch() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("scratch");
+    std::os::unix::fs::symlink(repo_root().join("testdata"), dir.path().join("testdata")).expect("link");
+    let _ = std::fs::remove_dir_all("/tmp/docs-dl");
+    let ingested = Command::new(bin())
+        .args(["ingest", "testdata/ecosystem"])
+        .current_dir(dir.path())
+        .env_remove("DEPLOYLENS_DATA_DIR")
+        .output()
+        .expect("ingest");
+    assert!(
+        ingested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ingested.stderr)
+    );
+    dir
+}
+
+/// The output lines of a command, and its exit status.
+fn run_command(command: &str, cwd: &Path, path: &str) -> (Vec<String>, i32) {
+    // A command that waits (a server) is cut after a minute, and fails its comparison.
+    let out = Command::new("timeout")
+        .args(["60", "sh", "-c"])
+        .arg(format!("{command} 2>&1"))
+        .current_dir(cwd)
+        .env("PATH", path)
+        .env_remove("DEPLOYLENS_DATA_DIR")
+        .env_remove("DEPLOYLENS_CONFIG")
+        .env("COLUMNS", "100")
+        .output()
+        .expect("sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines: Vec<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    (lines, out.status.code().unwrap_or(-1))
+}
+
+/// `name=value` and nothing else: a shell variable for the commands after it.
+fn is_assignment(command: &str) -> bool {
+    let Some((name, _)) = command.split_once('=') else {
+        return false;
+    };
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn pages() -> Vec<PathBuf> {
+    let mut pages = vec![repo_root().join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(repo_root().join("docs"))
+        .expect("docs")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("benchmarks.md"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    pages
+}
+
+#[test]
+fn every_command_example_in_the_docs_gives_the_output_shown() {
+    let bin_dir = bin().parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for page in pages() {
+        let examples = examples_of(&page);
+        if examples.is_empty() {
+            continue;
+        }
+        let scratch = scratch();
+        let mut status = 0;
+        let mut variables: Vec<(String, usize, String)> = Vec::new();
+        for e in &examples {
+            variables.retain(|(page, line, _)| *page == e.page && e.line - line < 40);
+            if is_assignment(&e.command) {
+                variables.push((e.page.clone(), e.line, e.command.clone()));
+            }
+            let prelude: String = variables.iter().map(|(_, _, v)| format!("{v}; ")).collect();
+            let (got, code) = if e.command.trim() == "echo $?" {
+                (vec![status.to_string()], 0)
+            } else {
+                run_command(&format!("{prelude}{}", e.command), scratch.path(), &path)
+            };
+            status = code;
+            ran += 1;
+            if !output_matches(&e.expected, &got) {
+                failures.push(format!(
+                    "{}:{}: $ {}\n--- the page shows\n{}\n--- the binary prints\n{}\n",
+                    e.page,
+                    e.line,
+                    e.command,
+                    e.expected.join("\n"),
+                    got.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(ran >= 50, "only {ran} examples found");
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} examples disagree with the binary:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn wildcards_match_what_they_say() {
+    assert!(line_matches("took [..] s", "took 0.52 s"));
+    assert!(!line_matches("took [..] s", "took 0.52 ms"));
+    assert!(line_matches("[..]", "anything"));
+    let want: Vec<String> = ["a", "...", "z"].map(String::from).to_vec();
+    let got: Vec<String> = ["a", "b", "c", "z"].map(String::from).to_vec();
+    assert!(output_matches(&want, &got));
+    assert!(!output_matches(&want, &got[..3]));
+}
