@@ -21,9 +21,15 @@ SELECT
   resolution_time_seconds,
   error_fingerprint,
   error_template,
+  services,
+  metadata,
+  extra,
+  event_type,
   repository_source,
   source_file,
-  source_line
+  source_line,
+  source_offset,
+  ingested_at
 FROM (
   -- Neighbours within one attempt. Partitioning by the attempt key itself would make one tiny
   -- window partition per deployment, which DataFusion evaluates slowly; ordering by the key

@@ -71,6 +71,15 @@ fn the_query_comes_from_an_argument_a_file_or_standard_input() {
 
     let neither = run_raw(dir.path(), &["sql"]);
     assert!(!neither.status.success());
+
+    // Reading the catalog is read-only too.
+    let described = run(dir.path(), &["sql", "-f", "csv", "DESCRIBE deployments"]);
+    assert!(
+        described.contains("services") && described.contains("ingested_at"),
+        "{described}"
+    );
+    let tables = run(dir.path(), &["sql", "-f", "csv", "SHOW TABLES"]);
+    assert!(tables.contains("failure_occurrences"), "{tables}");
 }
 
 #[test]
