@@ -97,32 +97,38 @@ impl ScalarUDFImpl for Epoch {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let a = &arrays[0];
-        let seconds: Float64Array = match a.data_type() {
-            DataType::Interval(_) => {
-                let iv = cast(a, &DataType::Interval(IntervalUnit::MonthDayNano))?;
-                iv.as_primitive::<IntervalMonthDayNanoType>()
-                    .iter()
-                    .map(|v| {
-                        v.map(|v| {
-                            (v.months as f64) * 30.0 * 86_400.0
-                                + (v.days as f64) * 86_400.0
-                                + (v.nanoseconds as f64) / 1e9
-                        })
-                    })
-                    .collect()
-            }
-            DataType::Duration(_) => {
-                let d = cast(a, &DataType::Duration(TimeUnit::Microsecond))?;
-                let d = cast(&d, &DataType::Int64)?;
-                d.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
-                    .iter()
-                    .map(|v| v.map(|v| v as f64 / 1e6))
-                    .collect()
-            }
-            _ => micros(a)?.iter().map(|v| v.map(|v| v as f64 / 1e6)).collect(),
-        };
+        let seconds = seconds_of(a)?;
         Ok(ColumnarValue::Array(Arc::new(seconds)))
     }
+}
+
+/// Seconds, with their fraction, of timestamps (since 1970) or of intervals and durations (a
+/// month of an interval is 30 days, as Postgres counts).
+pub(crate) fn seconds_of(a: &ArrayRef) -> Result<Float64Array> {
+    Ok(match a.data_type() {
+        DataType::Interval(_) => {
+            let iv = cast(a, &DataType::Interval(IntervalUnit::MonthDayNano))?;
+            iv.as_primitive::<IntervalMonthDayNanoType>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        (v.months as f64) * 30.0 * 86_400.0
+                            + (v.days as f64) * 86_400.0
+                            + (v.nanoseconds as f64) / 1e9
+                    })
+                })
+                .collect()
+        }
+        DataType::Duration(_) => {
+            let d = cast(a, &DataType::Duration(TimeUnit::Microsecond))?;
+            let d = cast(&d, &DataType::Int64)?;
+            d.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .iter()
+                .map(|v| v.map(|v| v as f64 / 1e6))
+                .collect()
+        }
+        _ => micros(a)?.iter().map(|v| v.map(|v| v as f64 / 1e6)).collect(),
+    })
 }
 
 // ---------------------------------------------------------------- date_diff

@@ -8,6 +8,10 @@
 //! | `ndjson` | one JSON object per line | JSON arrays | nothing |
 //! | `arrow` | an Arrow IPC stream | lists | the schema |
 //!
+//! Intervals and durations (`max(timestamp) - min(timestamp)`) are written as seconds, with
+//! their fraction, in CSV and JSON, and as `13d 14h 0m` or `2m 3.5s` in a table: not as ISO
+//! 8601 text such as `PT1173600S`. The Arrow format keeps the type.
+//!
 //! ```
 //! # use deploylens_query::encode::{Format, write};
 //! # use deploylens_query::arrow::{array::Int64Array, datatypes::*, record_batch::RecordBatch};
@@ -109,6 +113,17 @@ pub fn write_to_terminal(
     format: Format,
 ) -> Result<(), ArrowError> {
     match format {
+        Format::Table if schema.fields().iter().any(|f| is_span(f.data_type())) => {
+            let readable = batches
+                .iter()
+                .map(|b| spans_readable(b, true))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(writeln!(
+                out,
+                "{}",
+                text_table(&spans_readable_schema(schema, true), &readable, true)?
+            )?)
+        }
         Format::Table => Ok(writeln!(out, "{}", text_table(schema, batches, true)?)?),
         other => write(out, schema, batches, other),
     }
@@ -121,6 +136,14 @@ pub fn write(
     batches: &[RecordBatch],
     format: Format,
 ) -> Result<(), ArrowError> {
+    if format != Format::Arrow && schema.fields().iter().any(|f| is_span(f.data_type())) {
+        let table = format == Format::Table;
+        let readable = batches
+            .iter()
+            .map(|b| spans_readable(b, table))
+            .collect::<Result<Vec<_>, _>>()?;
+        return write(out, &spans_readable_schema(schema, table), &readable, format);
+    }
     match format {
         Format::Table => writeln!(out, "{}", text_table(schema, batches, false)?)?,
         Format::Csv => {
@@ -181,6 +204,86 @@ pub fn to_vec(schema: &SchemaRef, batches: &[RecordBatch], format: Format) -> Re
 pub fn to_json_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<serde_json::Value, ArrowError> {
     let bytes = to_vec(schema, batches, Format::Json)?;
     serde_json::from_slice(&bytes).map_err(|e| ArrowError::JsonError(e.to_string()))
+}
+
+fn is_span(t: &DataType) -> bool {
+    matches!(t, DataType::Duration(_) | DataType::Interval(_))
+}
+
+/// A span of seconds for people: `13d 14h 0m`, `1h 2m 3s`, `2m 3.5s`, `0.25s`.
+pub fn human_seconds(seconds: f64) -> String {
+    if !seconds.is_finite() {
+        return seconds.to_string();
+    }
+    let sign = if seconds < 0.0 { "-" } else { "" };
+    let s = seconds.abs();
+    let (days, hours, minutes) = (
+        (s / 86_400.0).floor(),
+        (s % 86_400.0 / 3_600.0).floor(),
+        (s % 3_600.0 / 60.0).floor(),
+    );
+    let rest = s % 60.0;
+    let secs = if rest.fract() == 0.0 {
+        format!("{rest:.0}s")
+    } else {
+        format!("{}s", (rest * 1000.0).round() / 1000.0)
+    };
+    if days > 0.0 {
+        format!("{sign}{days}d {hours}h {minutes}m")
+    } else if hours > 0.0 {
+        format!("{sign}{hours}h {minutes}m {secs}")
+    } else if minutes > 0.0 {
+        format!("{sign}{minutes}m {secs}")
+    } else {
+        format!("{sign}{secs}")
+    }
+}
+
+/// The schema with spans as seconds (`Float64`), or as text for a table.
+fn spans_readable_schema(schema: &SchemaRef, table: bool) -> SchemaRef {
+    if !schema.fields().iter().any(|f| is_span(f.data_type())) {
+        return schema.clone();
+    }
+    let to = if table { DataType::Utf8 } else { DataType::Float64 };
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if is_span(f.data_type()) {
+                    Field::new(f.name(), to.clone(), true)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// `batch` with its spans as seconds, or as [`human_seconds`] text for a table.
+fn spans_readable(batch: &RecordBatch, table: bool) -> Result<RecordBatch, ArrowError> {
+    if !batch.schema().fields().iter().any(|f| is_span(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let schema = spans_readable_schema(&batch.schema(), table);
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| -> Result<ArrayRef, ArrowError> {
+            if !is_span(c.data_type()) {
+                return Ok(c.clone());
+            }
+            let seconds =
+                crate::compat::seconds_of(c).map_err(|e| ArrowError::ComputeError(e.to_string()))?;
+            if !table {
+                return Ok(Arc::new(seconds));
+            }
+            let text: datafusion::arrow::array::StringArray =
+                seconds.iter().map(|v| v.map(human_seconds)).collect();
+            Ok(Arc::new(text))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema, columns)
 }
 
 fn is_list(t: &DataType) -> bool {
@@ -250,7 +353,31 @@ fn lists_as_text(batch: &RecordBatch, text_schema: &SchemaRef) -> Result<RecordB
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Int64Array, ListBuilder};
+    use datafusion::arrow::array::{DurationMicrosecondArray, Int64Array, ListBuilder};
+
+    #[test]
+    fn spans_are_seconds_in_json_and_csv_and_words_in_a_table() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "span",
+            DataType::Duration(datafusion::arrow::datatypes::TimeUnit::Microsecond),
+            true,
+        )]));
+        let spans = DurationMicrosecondArray::from(vec![Some(1_173_600_000_000), Some(123_500_000), None]);
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(spans)]).unwrap();
+        let text = |f| String::from_utf8(to_vec(&schema, std::slice::from_ref(&batch), f).unwrap()).unwrap();
+        assert_eq!(
+            text(Format::Json).trim(),
+            r#"[{"span":1173600.0},{"span":123.5},{"span":null}]"#
+        );
+        assert_eq!(text(Format::Csv), "span\n1173600.0\n123.5\n\"\"\n");
+        let table = text(Format::Table);
+        assert!(
+            table.contains("| 13d 14h 0m |") && table.contains("| 2m 3.5s    |"),
+            "{table}"
+        );
+        assert_eq!(human_seconds(3_723.0), "1h 2m 3s");
+        assert_eq!(human_seconds(-0.25), "-0.25s");
+    }
 
     fn batch() -> (SchemaRef, RecordBatch) {
         let mut lists = ListBuilder::new(StringBuilder::new());
