@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -48,21 +48,11 @@ fn the_query_comes_from_an_argument_a_file_or_standard_input() {
         direct[0]["n"]
     );
 
-    let mut child = Command::new(bin())
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["sql", "-", "-f", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT count(*) AS n FROM rejects")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run_with_stdin(
+        &["--data-dir", data, "sql", "-", "-f", "csv"],
+        b"SELECT count(*) AS n FROM rejects",
+    );
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::*;
 
 #[test]
@@ -202,20 +199,11 @@ fn api_fixes_over_a_real_socket() {
 
 /// Runs `deploylens fingerprint ARGS` over `lines` on standard input; one JSON object per line.
 fn fingerprint_json(args: &[&str], lines: &[&str]) -> Vec<serde_json::Value> {
-    let mut child = Command::new(bin())
-        .args(["fingerprint", "--format", "json"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all((lines.join("\n") + "\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let all: Vec<&str> = ["fingerprint", "--format", "json"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let out = run_with_stdin(&all, (lines.join("\n") + "\n").as_bytes());
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -37,6 +37,26 @@ pub fn run_raw(data_dir: &Path, args: &[&str]) -> Output {
         .expect("run deploylens")
 }
 
+/// Runs deploylens with `args` (and no data directory of its own) over `input` on standard input.
+pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(bin())
+        .args(args)
+        .env_remove("DEPLOYLENS_DATA_DIR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run deploylens");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
 /// Rows of a query as JSON objects.
 pub fn sql(data_dir: &Path, query: &str) -> Vec<serde_json::Value> {
     let text = run(data_dir, &["sql", "--format", "json", query]);
