@@ -100,7 +100,7 @@ impl Tools {
     }
 
     #[tool(
-        description = "Run one read-only SQL query (DataFusion dialect) over deployment history. Tables: events, rejects; views: deployments (one row per deployment attempt), restores (failure streaks). Returns JSON rows."
+        description = "Run one read-only SQL query (DataFusion dialect) over deployment history. Tables: events, rejects; views: deployments (one row per deployment attempt), deployment_attempts (attempt number, final outcome, rolled back), failure_occurrences, restores (failure streaks). Returns JSON rows."
     )]
     async fn run_sql(&self, Parameters(args): Parameters<SqlArgs>) -> Result<String, String> {
         let engine = self.engine().await?;

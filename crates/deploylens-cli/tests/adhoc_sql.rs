@@ -228,3 +228,69 @@ fn warnings_reach_http_clients_as_headers() {
     assert!(warning.contains("status is never 'failed'"), "{headers:?}");
     server.kill();
 }
+
+#[test]
+fn deployment_attempts_agree_with_an_independent_count_of_attempts_and_rollbacks() {
+    let dir = store();
+    let attempts = sql(
+        dir.path(),
+        "SELECT deployment_id, repository, environment, CAST(timestamp AS BIGINT) AS t, \
+                COALESCE(trace_id, version) AS key, attempt, attempts, rolled_back, \
+                CAST(rolled_back_at AS BIGINT) AS rolled_back_at \
+         FROM deployment_attempts",
+    );
+    let deployments = sql(
+        dir.path(),
+        "SELECT deployment_id, repository, environment, CAST(timestamp AS BIGINT) AS t, COALESCE(trace_id, version) AS key FROM deployments",
+    );
+    let rollbacks = sql(
+        dir.path(),
+        "SELECT repository, environment, CAST(timestamp AS BIGINT) AS t FROM events WHERE event_type = 'rollback' AND status = 'success'",
+    );
+    assert_eq!(attempts.len(), deployments.len());
+    let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let n = |v: &serde_json::Value, k: &str| v[k].as_i64();
+    // Rolled back: the latest deployment or successful rollback before each rollback, when it
+    // is a deployment of the same repository and environment.
+    let mut expected = std::collections::BTreeMap::new();
+    for r in &rollbacks {
+        let (repo, env, t) = (s(r, "repository"), s(r, "environment"), n(r, "t").unwrap());
+        let last_deployment = deployments
+            .iter()
+            .filter(|d| s(d, "repository") == repo && s(d, "environment") == env && n(d, "t").unwrap() <= t)
+            .max_by_key(|d| n(d, "t"));
+        let earlier_rollback = rollbacks.iter().any(|o| {
+            s(o, "repository") == repo
+                && s(o, "environment") == env
+                && n(o, "t").unwrap() < t
+                && last_deployment.is_some_and(|d| n(o, "t").unwrap() >= n(d, "t").unwrap())
+        });
+        if let (Some(d), false) = (last_deployment, earlier_rollback) {
+            expected.insert(s(d, "deployment_id"), t);
+        }
+    }
+    assert!(
+        expected.len() >= 3,
+        "the test ecosystem has rollbacks: {expected:?}"
+    );
+    for a in &attempts {
+        let id = s(a, "deployment_id");
+        assert_eq!(
+            a["rolled_back"].as_bool(),
+            Some(expected.contains_key(&id)),
+            "{a}"
+        );
+        assert_eq!(n(a, "rolled_back_at"), expected.get(&id).copied(), "{a}");
+        let same: Vec<&serde_json::Value> = deployments
+            .iter()
+            .filter(|d| {
+                s(d, "repository") == s(a, "repository")
+                    && s(d, "environment") == s(a, "environment")
+                    && s(d, "key") == s(a, "key")
+            })
+            .collect();
+        assert_eq!(n(a, "attempts"), Some(same.len() as i64), "{a}");
+        let earlier = same.iter().filter(|d| n(d, "t") < n(a, "t")).count() as i64;
+        assert_eq!(n(a, "attempt"), Some(earlier + 1), "{a}");
+    }
+}

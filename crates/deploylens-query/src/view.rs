@@ -69,7 +69,10 @@ impl MaterializedView {
                     .map(|b| b.get_array_memory_size())
                     .sum();
                 let kept = match rows {
-                    Some(parts) => Some(Arc::new(MemTable::try_new(self.schema.clone(), parts)?)),
+                    Some(parts) => Some(Arc::new(MemTable::try_new(
+                        self.schema.clone(),
+                        self.with_declared_schema(parts)?,
+                    )?)),
                     None => None,
                 };
                 tracing::debug!(
@@ -83,6 +86,28 @@ impl MaterializedView {
             })
             .await?;
         Ok(rows.clone())
+    }
+}
+
+impl MaterializedView {
+    /// The batches under the view's declared (logical) schema. The physical plan may name a
+    /// field's nullability or metadata differently (window functions over a union do); the
+    /// columns are the same, and `RecordBatch::try_new` still checks their types and nulls.
+    fn with_declared_schema(&self, parts: Vec<Vec<RecordBatch>>) -> Result<Vec<Vec<RecordBatch>>> {
+        parts
+            .into_iter()
+            .map(|part| {
+                part.into_iter()
+                    .map(|b| {
+                        if b.schema() == self.schema {
+                            Ok(b)
+                        } else {
+                            Ok(RecordBatch::try_new(self.schema.clone(), b.columns().to_vec())?)
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
     }
 }
 
