@@ -134,6 +134,9 @@ struct Repo {
     duration: LogNormal<f64>,
     legacy: bool,
     trace_seq: u32,
+    /// The year of the last trace id given, and how many were given in it: an id names one
+    /// deployment, and its pattern allows 999 a year (`CHORA-DEPLOY-YYYY-NNN`).
+    traces: (i32, u32),
 }
 
 pub fn run(g: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -192,6 +195,7 @@ fn new_repo(i: usize, rng: &mut StdRng) -> anyhow::Result<Repo> {
         duration: LogNormal::new(median.ln(), 0.6).context("duration distribution")?,
         legacy: i % 10 == 7,
         trace_seq: 0,
+        traces: (0, 0),
     })
 }
 
@@ -295,7 +299,7 @@ fn next_events(repo: &mut Repo, t: i64, rng: &mut StdRng) -> Vec<Value> {
     );
     let duration = repo.duration.sample(rng);
     let trace = if rng.random_bool(0.3) {
-        Some(format!("CHORA-DEPLOY-{}-{:03}", 2025, repo.trace_seq % 1000))
+        next_trace_id(repo, t)
     } else {
         None
     };
@@ -391,19 +395,38 @@ fn fill(template: &str, rng: &mut StdRng) -> String {
             "{ver}",
             &format!("v1.{}.{}", rng.random_range(0..30), rng.random_range(0..10)),
         )
-        .replace(
-            "{pod}",
-            &format!(
-                "api-{:x}-{:05x}",
-                rng.random_range(0x1000000u32..0xfffffff),
-                rng.random_range(0..0xfffff)
-            ),
-        )
+        .replace("{pod}", &pod_name(rng))
         .replace("{sha}", &format!("{:016x}", rng.random::<u64>()))
         .replace(
             "{ts}",
             &timestamp(1_760_000_000_000_000 + rng.random_range(0..10_000_000_000_000)),
         )
+}
+
+/// A trace id no other deployment of the repository has, in the year of `t`; none once the
+/// year's 999 are used.
+fn next_trace_id(repo: &mut Repo, t: i64) -> Option<String> {
+    use chrono::Datelike;
+    let year = DateTime::<Utc>::from_timestamp_micros(t).map_or(2025, |d| d.year());
+    if repo.traces.0 != year {
+        repo.traces = (year, 0);
+    }
+    repo.traces.1 += 1;
+    (repo.traces.1 <= 999).then(|| format!("CHORA-DEPLOY-{year:04}-{:03}", repo.traces.1))
+}
+
+/// A pod name as Kubernetes writes it: deployment, ReplicaSet hash, pod suffix, from the
+/// alphabet Kubernetes uses for them (no vowels, no 0, 1 or 3).
+fn pod_name(rng: &mut StdRng) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut pick = |n: usize| -> String {
+        (0..n)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect()
+    };
+    let hash = pick(10);
+    let suffix = pick(5);
+    format!("api-{hash}-{suffix}")
 }
 
 /// Breaks a good line the way files get broken: cut short, wrong types, bad enums.

@@ -294,3 +294,53 @@ fn deployment_attempts_agree_with_an_independent_count_of_attempts_and_rollbacks
         assert_eq!(n(a, "attempt"), Some(earlier + 1), "{a}");
     }
 }
+
+#[test]
+fn the_demo_gives_each_deployment_its_own_trace_id_and_pods_kubernetes_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let eco = dir.path().join("eco");
+    let data = dir.path().join("data");
+    run(
+        &data,
+        &[
+            "demo",
+            eco.to_str().unwrap(),
+            "--repos",
+            "2",
+            "--events",
+            "20000",
+            "--seed",
+            "7",
+        ],
+    );
+    run(&data, &["ingest", eco.to_str().unwrap()]);
+    let ids = sql(
+        &data,
+        "SELECT count(*) AS records, count(DISTINCT repository || '/' || trace_id) AS ids, \
+                count(DISTINCT repository || '/' || trace_id || '/' || version) AS versions \
+         FROM events WHERE event_type = 'deployment' AND trace_id IS NOT NULL AND status <> 'in_progress'",
+    );
+    // One outcome per trace id: no two deployments share one.
+    assert!(ids[0]["records"].as_i64().unwrap() > 500, "{ids:?}");
+    assert_eq!(ids[0]["records"], ids[0]["ids"], "{ids:?}");
+    assert_eq!(ids[0]["ids"], ids[0]["versions"], "{ids:?}");
+    let pods = sql(
+        &data,
+        "SELECT DISTINCT regexp_extract(errors[1], 'api-[^ ]+') AS pod FROM events WHERE errors[1] LIKE '%container api-%'",
+    );
+    assert!(!pods.is_empty());
+    let alphabet = "bcdfghjklmnpqrstvwxz2456789";
+    for p in &pods {
+        let pod = p["pod"].as_str().unwrap();
+        let parts: Vec<&str> = pod.split('-').collect();
+        assert_eq!(parts.len(), 3, "{pod}");
+        assert_eq!((parts[1].len(), parts[2].len()), (10, 5), "{pod}");
+        assert!(
+            parts[1]
+                .chars()
+                .chain(parts[2].chars())
+                .all(|c| alphabet.contains(c)),
+            "{pod}"
+        );
+    }
+}
