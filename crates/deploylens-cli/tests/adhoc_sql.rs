@@ -149,6 +149,21 @@ fn functions_from_duckdb_and_postgres_answer_over_the_events() {
 }
 
 #[test]
+fn order_by_all_orders_by_every_column_of_the_select_list() {
+    let dir = store();
+    let all = sql(
+        dir.path(),
+        "SELECT environment, repository, count(*) AS n FROM deployments GROUP BY ALL ORDER BY ALL DESC",
+    );
+    let positions = sql(
+        dir.path(),
+        "SELECT environment, repository, count(*) AS n FROM deployments GROUP BY 1, 2 ORDER BY 1 DESC, 2 DESC, 3 DESC",
+    );
+    assert!(all.len() > 5);
+    assert_eq!(all, positions);
+}
+
+#[test]
 fn several_reports_as_json_are_one_document() {
     let dir = store();
     let text = run(dir.path(), &["report", "-f", "json", "--window", "all"]);

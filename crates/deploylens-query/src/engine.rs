@@ -452,8 +452,9 @@ impl Engine {
         }
         let state = self.ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
-        let statement = state.sql_to_statement(sql, &dialect)?;
+        let mut statement = state.sql_to_statement(sql, &dialect)?;
         check_statement(&statement, limits.max_depth)?;
+        crate::guard::expand_order_by_all(&mut statement);
         let warnings = crate::guard::vocabulary_warnings(&statement);
         let plan = state
             .statement_to_plan(statement)
