@@ -24,6 +24,8 @@ use common::*;
 /// One `$ command` and the output the page shows for it.
 struct Example {
     page: String,
+    /// The line of the block's opening fence: the commands of one block share shell variables.
+    block: usize,
     line: usize,
     command: String,
     expected: Vec<String>,
@@ -71,6 +73,7 @@ fn examples_of(page: &Path) -> Vec<Example> {
                 }
                 out.push(Example {
                     page: name.clone(),
+                    block: i,
                     line: i + 2 + start,
                     command,
                     expected,
@@ -192,13 +195,13 @@ fn every_command_example_in_the_docs_gives_the_output_shown() {
         }
         let scratch = scratch();
         let mut status = 0;
-        let mut variables: Vec<(String, usize, String)> = Vec::new();
+        let mut variables: Vec<(usize, String)> = Vec::new();
         for e in &examples {
-            variables.retain(|(page, line, _)| *page == e.page && e.line - line < 40);
+            variables.retain(|(block, _)| *block == e.block);
             if is_assignment(&e.command) {
-                variables.push((e.page.clone(), e.line, e.command.clone()));
+                variables.push((e.block, e.command.clone()));
             }
-            let prelude: String = variables.iter().map(|(_, _, v)| format!("{v}; ")).collect();
+            let prelude: String = variables.iter().map(|(_, v)| format!("{v}; ")).collect();
             let (got, code) = if e.command.trim() == "echo $?" {
                 (vec![status.to_string()], 0)
             } else {

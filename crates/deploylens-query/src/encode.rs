@@ -113,18 +113,10 @@ pub fn write_to_terminal(
     format: Format,
 ) -> Result<(), ArrowError> {
     match format {
-        Format::Table if schema.fields().iter().any(|f| is_span(f.data_type())) => {
-            let readable = batches
-                .iter()
-                .map(|b| spans_readable(b, true))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(writeln!(
-                out,
-                "{}",
-                text_table(&spans_readable_schema(schema, true), &readable, true)?
-            )?)
+        Format::Table => {
+            let (schema, batches) = spans_readable(schema, batches, true)?;
+            Ok(writeln!(out, "{}", text_table(&schema, &batches, true)?)?)
         }
-        Format::Table => Ok(writeln!(out, "{}", text_table(schema, batches, true)?)?),
         other => write(out, schema, batches, other),
     }
 }
@@ -136,13 +128,9 @@ pub fn write(
     batches: &[RecordBatch],
     format: Format,
 ) -> Result<(), ArrowError> {
-    if format != Format::Arrow && schema.fields().iter().any(|f| is_span(f.data_type())) {
-        let table = format == Format::Table;
-        let readable = batches
-            .iter()
-            .map(|b| spans_readable(b, table))
-            .collect::<Result<Vec<_>, _>>()?;
-        return write(out, &spans_readable_schema(schema, table), &readable, format);
+    if format != Format::Arrow && has_spans(schema) {
+        let (schema, batches) = spans_readable(schema, batches, format == Format::Table)?;
+        return write(out, &schema, &batches, format);
     }
     match format {
         Format::Table => writeln!(out, "{}", text_table(schema, batches, false)?)?,
@@ -239,13 +227,22 @@ pub fn human_seconds(seconds: f64) -> String {
     }
 }
 
-/// The schema with spans as seconds (`Float64`), or as text for a table.
-fn spans_readable_schema(schema: &SchemaRef, table: bool) -> SchemaRef {
-    if !schema.fields().iter().any(|f| is_span(f.data_type())) {
-        return schema.clone();
+fn has_spans(schema: &SchemaRef) -> bool {
+    schema.fields().iter().any(|f| is_span(f.data_type()))
+}
+
+/// The schema and batches with spans as seconds (`Float64`), or as [`human_seconds`] text for a
+/// table; unchanged when there are none.
+fn spans_readable(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    table: bool,
+) -> Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
+    if !has_spans(schema) {
+        return Ok((schema.clone(), batches.to_vec()));
     }
     let to = if table { DataType::Utf8 } else { DataType::Float64 };
-    Arc::new(Schema::new(
+    let readable: SchemaRef = Arc::new(Schema::new(
         schema
             .fields()
             .iter()
@@ -257,33 +254,31 @@ fn spans_readable_schema(schema: &SchemaRef, table: bool) -> SchemaRef {
                 }
             })
             .collect::<Vec<_>>(),
-    ))
-}
-
-/// `batch` with its spans as seconds, or as [`human_seconds`] text for a table.
-fn spans_readable(batch: &RecordBatch, table: bool) -> Result<RecordBatch, ArrowError> {
-    if !batch.schema().fields().iter().any(|f| is_span(f.data_type())) {
-        return Ok(batch.clone());
-    }
-    let schema = spans_readable_schema(&batch.schema(), table);
-    let columns = batch
-        .columns()
+    ));
+    let span_readable = |c: &ArrayRef| -> Result<ArrayRef, ArrowError> {
+        if !is_span(c.data_type()) {
+            return Ok(c.clone());
+        }
+        let seconds = crate::compat::seconds_of(c).map_err(|e| ArrowError::ComputeError(e.to_string()))?;
+        if !table {
+            return Ok(Arc::new(seconds));
+        }
+        let text: datafusion::arrow::array::StringArray =
+            seconds.iter().map(|v| v.map(human_seconds)).collect();
+        Ok(Arc::new(text))
+    };
+    let batches = batches
         .iter()
-        .map(|c| -> Result<ArrayRef, ArrowError> {
-            if !is_span(c.data_type()) {
-                return Ok(c.clone());
-            }
-            let seconds =
-                crate::compat::seconds_of(c).map_err(|e| ArrowError::ComputeError(e.to_string()))?;
-            if !table {
-                return Ok(Arc::new(seconds));
-            }
-            let text: datafusion::arrow::array::StringArray =
-                seconds.iter().map(|v| v.map(human_seconds)).collect();
-            Ok(Arc::new(text))
+        .map(|b| {
+            let columns = b
+                .columns()
+                .iter()
+                .map(span_readable)
+                .collect::<Result<Vec<_>, _>>()?;
+            RecordBatch::try_new(readable.clone(), columns)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema, columns)
+    Ok((readable, batches))
 }
 
 fn is_list(t: &DataType) -> bool {

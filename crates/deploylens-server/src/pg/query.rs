@@ -31,7 +31,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::NoticeResponse;
 use pgwire::types::format::FormatOptions;
 
-use deploylens_query::{AdhocResult, Described, QueryError};
+use deploylens_query::{Described, QueryError};
 
 use super::session::{Command, classify};
 use crate::state::AppState;
@@ -138,13 +138,9 @@ where
                     .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(notice)))
                     .await?;
             }
-            answer(result, format, options).map(Response::Query)
+            rows(&result.schema, result.batches, format, options).map(Response::Query)
         }
     }
-}
-
-fn answer(result: AdhocResult, format: &Format, options: Arc<FormatOptions>) -> PgWireResult<QueryResponse> {
-    rows(&result.schema, result.batches, format, options)
 }
 
 /// Arrow batches as Postgres rows, typed by `arrow-pg` (timestamps with a zone as
