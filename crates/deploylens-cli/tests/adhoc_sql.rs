@@ -163,6 +163,77 @@ fn order_by_all_orders_by_every_column_of_the_select_list() {
     assert_eq!(all, positions);
 }
 
+/// Each DuckDB or Postgres form gives what a plainer formulation DataFusion plans gives.
+#[test]
+fn duckdb_and_postgres_forms_agree_with_their_plain_equivalents() {
+    let dir = store();
+    let pairs = [
+        (
+            "SELECT * FROM (SELECT repository, status FROM deployments) \
+             PIVOT (count(*) FOR status IN ('success', 'failure' AS failed)) ORDER BY repository",
+            "SELECT repository, count(*) FILTER (WHERE status = 'success') AS success, \
+             count(*) FILTER (WHERE status = 'failure') AS failed FROM deployments GROUP BY 1 ORDER BY 1",
+        ),
+        (
+            "SELECT d.repository, s.service FROM deployments AS d CROSS JOIN unnest(d.services) AS s(service) ORDER BY ALL",
+            "SELECT repository, service FROM (SELECT repository, unnest(services) AS service FROM deployments) ORDER BY 1, 2",
+        ),
+        (
+            "SELECT count(*) AS n FROM deployments, unnest(services) AS service",
+            "SELECT sum(cardinality(services)) AS n FROM deployments",
+        ),
+        (
+            "SELECT substring(error FROM 'after ([0-9]+)s') AS s FROM failure_occurrences ORDER BY 1",
+            "SELECT regexp_extract(error, 'after ([0-9]+)s', 1) AS s FROM failure_occurrences ORDER BY 1",
+        ),
+        (
+            "SELECT to_char(timestamp, 'IYYY-\"W\"IW FMDD.MM HH24:MI') AS t FROM deployments ORDER BY 1",
+            "SELECT strftime(timestamp, '%G-W%V %-d.%m %H:%M') AS t FROM deployments ORDER BY 1",
+        ),
+        (
+            "SELECT extract(epoch FROM max(timestamp) - min(timestamp)) AS s FROM events",
+            "SELECT epoch(max(timestamp)) - epoch(min(timestamp)) AS s FROM events",
+        ),
+        (
+            "SELECT extract(hour FROM timestamp AT TIME ZONE '+02:00') AS local, extract(hour FROM timestamp) AS utc, \
+             count(*) AS n FROM deployments GROUP BY 1, 2 ORDER BY ALL",
+            "SELECT (extract(hour FROM timestamp) + 2) % 24 AS local, extract(hour FROM timestamp) AS utc, \
+             count(*) AS n FROM deployments GROUP BY 1, 2 ORDER BY 1, 2",
+        ),
+    ];
+    for (written, plain) in pairs {
+        let got = sql(dir.path(), written);
+        let expected = sql(dir.path(), plain);
+        assert!(!got.is_empty(), "{written}: no rows to compare");
+        assert_eq!(
+            serde_json::to_string(&got).unwrap(),
+            serde_json::to_string(&expected).unwrap(),
+            "{written}"
+        );
+    }
+
+    // A code with no equivalent is an error naming it, never the code as text.
+    let quarter = run_raw(
+        dir.path(),
+        &["sql", "SELECT to_char(timestamp, 'YYYY-Q') FROM events"],
+    );
+    assert_eq!(quarter.status.code(), Some(2));
+    assert!(
+        stderr_of(&quarter).contains("\"Q\" has no equivalent"),
+        "{}",
+        stderr_of(&quarter)
+    );
+    let listed = run_raw(
+        dir.path(),
+        &["sql", "SELECT * FROM events PIVOT (count(*) FOR status IN (ANY))"],
+    );
+    assert!(
+        stderr_of(&listed).contains("list the values"),
+        "{}",
+        stderr_of(&listed)
+    );
+}
+
 #[test]
 fn several_reports_as_json_are_one_document() {
     let dir = store();

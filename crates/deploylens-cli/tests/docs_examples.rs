@@ -13,6 +13,13 @@
 //! before it, and a command that only sets a shell variable (`fp=$(...)`) is run again before
 //! each later command of its block. A block right after a line `<!-- not run: REASON -->` is skipped: it needs a
 //! running server, a terminal or a network.
+//!
+//! Blocks marked `sh` show commands without their output. Each `deploylens ...` line of them
+//! runs too: the commands that read or write the local store (`ingest`, `report`, `sql`,
+//! `validate`, `fixes`) against the bundled ecosystem, with its paths (`~/src`, `/srv/repos`,
+//! `/var/lib/deploylens`...) standing for it, and must succeed; the others (servers, S3 stores,
+//! a config file in /etc) with `--help` appended, so that their subcommand and flags must exist
+//! and their values parse.
 
 mod common;
 
@@ -119,10 +126,16 @@ fn output_matches(want: &[String], got: &[String]) -> bool {
     }
 }
 
+/// A page's scratch folder; `/tmp/docs-dl`, which pages share, emptied.
 fn scratch() -> tempfile::TempDir {
+    let _ = std::fs::remove_dir_all("/tmp/docs-dl");
+    scratch_store()
+}
+
+/// A folder holding `testdata` and the bundled ecosystem ingested in `./deploylens-data`.
+fn scratch_store() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("scratch");
     std::os::unix::fs::symlink(repo_root().join("testdata"), dir.path().join("testdata")).expect("link");
-    let _ = std::fs::remove_dir_all("/tmp/docs-dl");
     let ingested = Command::new(bin())
         .args(["ingest", "testdata/ecosystem"])
         .current_dir(dir.path())
@@ -225,6 +238,131 @@ fn every_command_example_in_the_docs_gives_the_output_shown() {
     assert!(
         failures.is_empty(),
         "{} of {ran} examples disagree with the binary:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The `deploylens ...` commands of `sh` blocks, with their page and line; a line whose quotes
+/// do not close continues on the next.
+fn plain_commands_of(page: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(page).expect("page");
+    let name = page
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let mut out = Vec::new();
+    let mut in_sh = false;
+    let mut pending: Option<(usize, String)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let fence = line.trim_start();
+        if fence.starts_with("```") {
+            in_sh = !in_sh && fence.trim_start_matches('`').trim() == "sh";
+            pending = None;
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let (start, command) = match pending.take() {
+            Some((start, so_far)) => (start, format!("{so_far}\n{line}")),
+            None if line.trim_start().starts_with("deploylens ") => (i + 1, line.trim().to_string()),
+            None => continue,
+        };
+        if command.matches('"').count() % 2 == 1 {
+            pending = Some((start, command));
+            continue;
+        }
+        out.push((format!("{name}:{start}"), command));
+    }
+    out
+}
+
+/// A shell command line without its trailing `# comment`, `&` and the rest of a pipeline (the
+/// tools after `|` are not deploylens: `grep REPOSITORY` finds nothing in the testdata).
+fn without_comment(command: &str) -> String {
+    let mut quoted = false;
+    let mut end = command.len();
+    for (i, c) in command.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '#' | '|' if !quoted && command[..i].ends_with(' ') => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    command[..end].trim().trim_end_matches('&').trim().to_string()
+}
+
+#[test]
+fn every_deploylens_command_of_a_plain_block_runs() {
+    let bin_dir = bin().parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let repos = "testdata/ecosystem";
+    let event_file = "testdata/ecosystem/chora-base/.chora/memory/events/deployment.jsonl";
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for page in pages() {
+        let commands = plain_commands_of(&page);
+        if commands.is_empty() {
+            continue;
+        }
+        // Not `scratch()`: the page examples, run alongside, use /tmp/docs-dl.
+        let scratch = scratch_store();
+        std::fs::write(scratch.path().join("empty.toml"), "").expect("config");
+        for (at, command) in commands {
+            let mut line = without_comment(&command)
+                .replace("/path/to/repo/.chora/memory/events/deployment.jsonl", event_file)
+                .replace(
+                    " .chora/memory/events/deployment.jsonl",
+                    &format!(" {event_file}"),
+                )
+                .replace("~/src/repos", repos)
+                .replace("~/src", repos)
+                .replace("/srv/repos", repos)
+                .replace("/var/lib/deploylens", "./deploylens-data")
+                .split(' ')
+                .map(|w| match w.starts_with("/etc/") && w.ends_with(".toml") {
+                    true => "empty.toml",
+                    false => w,
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let subcommand = words
+                .iter()
+                .skip(1)
+                .scan(false, |after_flag_value, w| {
+                    let this = !*after_flag_value && !w.starts_with('-');
+                    *after_flag_value = matches!(*w, "--data-dir" | "--config");
+                    Some((this, *w))
+                })
+                .find_map(|(is_command, w)| is_command.then_some(w))
+                .unwrap_or("");
+            let local = ["ingest", "report", "sql", "validate", "fixes"].contains(&subcommand)
+                && !line.contains("s3://")
+                && !line.contains("/etc/");
+            if !local {
+                line.push_str(" --help");
+            }
+            let (got, code) = run_command(&line, scratch.path(), &path);
+            ran += 1;
+            if code != 0 || got.is_empty() {
+                failures.push(format!("{at}: {line}\n  exit {code}: {}", got.join("\n  ")));
+            }
+        }
+    }
+    assert!(ran >= 20, "only {ran} plain commands found");
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} plain commands fail:\n{}",
         failures.len(),
         failures.join("\n")
     );

@@ -8,6 +8,7 @@
 //! | `strftime(timestamp, format)` | the timestamp in UTC as text, by strftime codes (`%G-W%V` is the ISO week) |
 //! | `regexp_extract(text, pattern [, group])` | the first match of a regular expression, or its numbered group; NULL without a match |
 //! | `arg_max(x, y)`, `arg_min(x, y)` | the `x` of the row with the largest (smallest) non-null `y` |
+//! | `timezone(zone, timestamp)` | the same instant shown in another time zone (Postgres' name for `AT TIME ZONE`, which is planned as this) |
 //!
 //! ```sql
 //! SELECT repository, arg_max(version, timestamp) AS latest,
@@ -42,6 +43,7 @@ pub fn register(ctx: &SessionContext) {
         ScalarUDF::new_from_impl(DateDiff::new()),
         ScalarUDF::new_from_impl(Strftime::new()),
         ScalarUDF::new_from_impl(RegexpExtract::new()),
+        ScalarUDF::new_from_impl(Timezone::new()),
     ] {
         ctx.register_udf(f);
     }
@@ -368,6 +370,73 @@ impl ScalarUDFImpl for RegexpExtract {
             out.push(found);
         }
         Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+    }
+}
+
+// ---------------------------------------------------------------- timezone
+
+/// `timezone(zone, ts)`: the instant unchanged, its zone replaced. `x AT TIME ZONE z` is planned
+/// as this call (see `dialect`): DataFusion plans it as a cast, and a cast takes its operand's
+/// name, so `extract(hour FROM ts AT TIME ZONE 'Europe/Berlin')` and `extract(hour FROM ts)`
+/// collided as "duplicate field" in one GROUP BY.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Timezone {
+    signature: Signature,
+}
+
+impl Timezone {
+    fn new() -> Self {
+        Timezone {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+/// The zone named by `timezone`'s first argument, checked (`Europe/Berlin`, `UTC`, `+02:00`).
+fn zone_argument(zone: Option<&ScalarValue>) -> Result<Arc<str>> {
+    let Some(
+        ScalarValue::Utf8(Some(zone))
+        | ScalarValue::LargeUtf8(Some(zone))
+        | ScalarValue::Utf8View(Some(zone)),
+    ) = zone
+    else {
+        return plan_err!(
+            "timezone(zone, timestamp): the zone must be a text constant such as 'Europe/Berlin'"
+        );
+    };
+    if zone.parse::<datafusion::arrow::array::timezone::Tz>().is_err() {
+        return plan_err!("timezone: {zone:?} is not a time zone (e.g. 'Europe/Berlin', 'UTC', '+02:00')");
+    }
+    Ok(Arc::from(zone.as_str()))
+}
+
+impl ScalarUDFImpl for Timezone {
+    fn name(&self) -> &str {
+        "timezone"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        plan_err!("timezone: the return type depends on the zone argument")
+    }
+    fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs) -> Result<FieldRef> {
+        let zone = zone_argument(args.scalar_arguments.first().copied().flatten())?;
+        let unit = match args.arg_fields[1].data_type() {
+            DataType::Timestamp(unit, _) => *unit,
+            DataType::Date32 | DataType::Date64 | DataType::Utf8 | DataType::Null => TimeUnit::Microsecond,
+            other => return plan_err!("timezone(zone, timestamp): expected a timestamp, got {other}"),
+        };
+        Ok(Arc::new(Field::new(
+            self.name(),
+            DataType::Timestamp(unit, Some(zone)),
+            true,
+        )))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let target = args.return_field.data_type().clone();
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        Ok(ColumnarValue::Array(cast(&arrays[1], &target)?))
     }
 }
 

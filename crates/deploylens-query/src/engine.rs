@@ -454,7 +454,7 @@ impl Engine {
         let dialect = state.config().options().sql_parser.dialect;
         let mut statement = state.sql_to_statement(sql, &dialect)?;
         check_statement(&statement, limits.max_depth)?;
-        crate::guard::expand_order_by_all(&mut statement);
+        crate::dialect::rewrite(&mut statement)?;
         let warnings = crate::guard::vocabulary_warnings(&statement);
         let plan = state
             .statement_to_plan(statement)

@@ -310,49 +310,6 @@ fn refused_statement(s: &SqlStatement) -> QueryError {
     ))
 }
 
-/// `ORDER BY ALL` (DuckDB's) as `ORDER BY 1, 2, ...` over the columns of the select list, which
-/// DataFusion plans; a select list with a wildcard keeps it (and DataFusion says why).
-pub fn expand_order_by_all(statement: &mut DfStatement) {
-    use datafusion::sql::sqlparser::ast::{OrderByExpr, OrderByKind, SelectItem, SetExpr, Value};
-    let DfStatement::Statement(s) = statement else {
-        return;
-    };
-    let SqlStatement::Query(query) = s.as_mut() else {
-        return;
-    };
-    let Some(order_by) = query.order_by.as_mut() else {
-        return;
-    };
-    // DataFusion's dialect reads `ALL` there as a column named all.
-    let options = match &order_by.kind {
-        OrderByKind::All(options) => *options,
-        OrderByKind::Expressions(list) => match list.as_slice() {
-            [only] if matches!(&only.expr, SqlExpr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("all")) => {
-                only.options
-            }
-            _ => return,
-        },
-    };
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return;
-    };
-    if select
-        .projection
-        .iter()
-        .any(|p| matches!(p, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
-    {
-        return;
-    }
-    let positions = (1..=select.projection.len())
-        .map(|i| OrderByExpr {
-            expr: SqlExpr::value(Value::Number(i.to_string(), false)),
-            options,
-            with_fill: None,
-        })
-        .collect();
-    order_by.kind = OrderByKind::Expressions(positions);
-}
-
 /// The closed vocabularies of the event schema, by column.
 const VOCABULARIES: &[(&str, &[&str])] = &[
     (

@@ -5,13 +5,15 @@
 //! `percentile_cont` and the `fingerprint` / `error_template` functions, and runs the canned
 //! queries of `queries/*.sql` with their window parameters. Ad-hoc SQL is read-only. Functions
 //! people know from DuckDB and Postgres that DataFusion lacks (`epoch`, `date_diff`, `strftime`,
-//! `regexp_extract`, `arg_max`...) are registered too.
+//! `regexp_extract`, `arg_max`...) are registered too, and forms of theirs DataFusion does not
+//! plan (`ORDER BY ALL`, `PIVOT`, a lateral `unnest`...) are rewritten first ([`dialect`]).
 
 #![warn(missing_docs)]
 
 mod bounded;
 mod canned;
 mod compat;
+pub mod dialect;
 pub mod encode;
 mod engine;
 mod functions;
