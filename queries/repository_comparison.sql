@@ -11,7 +11,7 @@ deploys AS (
   SELECT
     repository,
     COUNT(*) AS deployments,
-    COUNT(*) / $window_days AS deployments_per_day,
+    COUNT(*) / NULLIF($window_days, 0) AS deployments_per_day,
     CAST(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS DOUBLE) / NULLIF(COUNT(*), 0) AS success_ratio,
     percentile_cont(0.50) WITHIN GROUP (ORDER BY duration_seconds) AS p50_seconds,
     percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) AS p95_seconds,

@@ -292,7 +292,8 @@ impl Engine {
     }
 
     /// A window reaching back before the first event starts at that event's day instead: days
-    /// before any history are "no data", not days with zero deployments.
+    /// before any history are "no data", not days with zero deployments. A window ending before
+    /// any history is empty (length 0), never negative.
     pub async fn clamp_to_history(&self, window: Window) -> Result<Window, QueryError> {
         let batches = self
             .ctx
@@ -310,7 +311,7 @@ impl Engine {
             Some(first_us) => {
                 let day_start = first_us - first_us.rem_euclid(86_400_000_000);
                 Window {
-                    start_us: window.start_us.max(day_start),
+                    start_us: window.start_us.max(day_start).min(window.end_us),
                     end_us: window.end_us,
                 }
             }

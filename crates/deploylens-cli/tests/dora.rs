@@ -1,0 +1,107 @@
+//! DORA's figures against a conformance suite: the small ecosystems of
+//! `testdata/dora/fixtures.json`, each with figures computed by hand and the reason for them,
+//! covering what DORA tools are known to get wrong (a change failure rate above 1, incidents
+//! taken for failed deployments, retries counted twice, "no data" shown as 0, window edges,
+//! offsets, rollbacks, streaks across the window's start).
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+const WINDOW: [&str; 4] = ["--window", "30d", "--as-of", "2025-01-31"];
+
+fn fixtures() -> Vec<Value> {
+    let path = repo_root().join("testdata/dora/fixtures.json");
+    let text = std::fs::read_to_string(&path).expect("fixtures.json");
+    match serde_json::from_str(&text).expect("fixtures.json is JSON") {
+        Value::Array(all) => all,
+        other => panic!("not a list: {other}"),
+    }
+}
+
+/// Writes a fixture's events as an ecosystem, one event file per repository, in order.
+fn write_ecosystem(root: &Path, events: &[Value]) {
+    for event in events {
+        let repo = event["repository"].as_str().expect("repository");
+        let dir = root.join(repo).join(".chora/memory/events");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut line = serde_json::to_string(event).expect("event");
+        line.push('\n');
+        let file = dir.join("deployment.jsonl");
+        let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+        text.push_str(&line);
+        std::fs::write(&file, text).expect("write");
+    }
+}
+
+fn same(want: &Value, got: &Value) -> bool {
+    match (want, got) {
+        (Value::Number(_), _) => close(as_f64(want), as_f64(got)),
+        _ => want == got,
+    }
+}
+
+#[test]
+fn every_fixture_gives_its_hand_computed_figures() {
+    let all = fixtures();
+    assert!(all.len() >= 30, "{} fixtures", all.len());
+    let mut failures = Vec::new();
+    for f in &all {
+        let name = f["name"].as_str().unwrap_or("?");
+        let dir = tempfile::tempdir().expect("tmp");
+        let eco = dir.path().join("eco");
+        write_ecosystem(&eco, f["events"].as_array().expect("events"));
+        let data = dir.path().join("data");
+        ingest_json(&data, &[&eco]);
+        let rejects = sql(&data, "SELECT count(*) AS n FROM rejects");
+        assert_eq!(rejects[0]["n"], 0, "{name}: a fixture line was rejected");
+        let mut args = vec!["report", "dora", "-f", "json"];
+        args.extend(WINDOW);
+        let rows: Value = serde_json::from_str(&run(&data, &args)).expect("json");
+        let rows = rows.as_array().expect("rows");
+
+        for row in rows {
+            for rate in ["change_failure_rate", "rework_rate"] {
+                if let Some(r) = as_f64(&row[rate]) {
+                    assert!((0.0..=1.0).contains(&r), "{name}: {rate} {r} outside 0..1");
+                }
+            }
+        }
+        if let Some(pairs) = f.get("rows").and_then(Value::as_array) {
+            let got: Vec<Value> = rows
+                .iter()
+                .map(|r| serde_json::json!([r["repository"], r["environment"]]))
+                .collect();
+            if &got != pairs {
+                failures.push(format!("{name}: rows {got:?}, expected {pairs:?}"));
+            }
+        }
+        for expected in f["expected"].as_array().expect("expected") {
+            let row = rows.iter().find(|r| {
+                r["repository"] == expected["repository"] && r["environment"] == expected["environment"]
+            });
+            let Some(row) = row else {
+                failures.push(format!("{name}: no row for {expected}"));
+                continue;
+            };
+            for (column, want) in expected.as_object().expect("object") {
+                if !same(want, &row[column]) {
+                    failures.push(format!(
+                        "{name} ({}): {column} = {}, expected {want}",
+                        f["reason"].as_str().unwrap_or(""),
+                        row[column]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
