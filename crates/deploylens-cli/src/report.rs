@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use deploylens_query::{Engine, EngineOptions, Window, canned_queries, canned_query};
+use deploylens_query::{Engine, EngineOptions, Granularity, Window, canned_queries, canned_query};
 use deploylens_store::Location;
 
 use crate::Global;
@@ -23,6 +23,10 @@ pub struct ReportArgs {
     /// End of the window (RFC 3339 or YYYY-MM-DD); default now
     #[arg(long)]
     pub as_of: Option<String>,
+    /// Divide the window into periods, each a window of its own: day (UTC), week (ISO, from
+    /// Monday) or month; each row gains period_start and period_end
+    #[arg(long, short = 'g', value_name = "PERIOD", value_parser = ["day", "week", "month"])]
+    pub granularity: Option<String>,
     /// List the canned queries and their descriptions
     #[arg(long)]
     pub list: bool,
@@ -71,6 +75,7 @@ pub async fn run(g: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let window = window_of(&args.window, args.as_of.as_deref())?;
+    let granularity = Granularity::parse(args.granularity.as_deref().unwrap_or(""))?;
     let engine = open_engine(g, args.as_of_version).await?;
     let every: Vec<String> = canned_queries()
         .into_iter()
@@ -88,9 +93,7 @@ pub async fn run(g: &Global, args: ReportArgs) -> anyhow::Result<ExitCode> {
     for name in &names {
         let query = canned_query(name)
             .with_context(|| format!("no report named {name:?}; `deploylens report --list` shows them"))?;
-        let df = engine.canned(&query, window).await?;
-        let schema = df.schema().inner().clone();
-        let batches = df.collect().await?;
+        let (schema, batches) = engine.canned_by_period(&query, window, granularity).await?;
         if one_document {
             let rows =
                 deploylens_query::encode::to_vec(&schema, &batches, deploylens_query::encode::Format::Json)?;

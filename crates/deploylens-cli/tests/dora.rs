@@ -105,3 +105,92 @@ fn every_fixture_gives_its_hand_computed_figures() {
         failures.join("\n")
     );
 }
+
+/// A report by week gives, for each week, what that week alone as the window gives; the weeks
+/// add up to the whole window. Over HTTP too.
+#[test]
+fn figures_by_period_are_the_figures_of_each_period_alone() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    ingest_json(&data, &[&ecosystem()]);
+    let report = |extra: &[&str]| -> Vec<Value> {
+        let mut args = vec!["report", "dora", "-f", "json"];
+        args.extend(extra);
+        match serde_json::from_str(&run(&data, &args)).expect("json") {
+            Value::Array(rows) => rows,
+            other => panic!("{other}"),
+        }
+    };
+    let weekly = report(&[
+        "--window",
+        "30d",
+        "--as-of",
+        "2025-11-15",
+        "--granularity",
+        "week",
+    ]);
+    let whole = report(&["--window", "30d", "--as-of", "2025-11-15"]);
+    let mut periods: Vec<(String, String)> = weekly
+        .iter()
+        .map(|r| {
+            (
+                r["period_start"].as_str().unwrap_or("").to_string(),
+                r["period_end"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    periods.dedup();
+    // History starts on Saturday 2025-11-01: that week is cut to it, the last one to --as-of.
+    assert_eq!(
+        periods,
+        [
+            ("2025-11-01T00:00:00Z", "2025-11-03T00:00:00Z"),
+            ("2025-11-03T00:00:00Z", "2025-11-10T00:00:00Z"),
+            ("2025-11-10T00:00:00Z", "2025-11-15T00:00:00Z"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    for (start, end) in &periods {
+        let days = (chrono::DateTime::parse_from_rfc3339(end).unwrap()
+            - chrono::DateTime::parse_from_rfc3339(start).unwrap())
+        .num_days();
+        let alone = report(&["--window", &format!("{days}d"), "--as-of", end]);
+        let of_period: Vec<Value> = weekly
+            .iter()
+            .filter(|r| r["period_start"] == start.as_str())
+            .map(|r| {
+                let mut r = r.clone();
+                let o = r.as_object_mut().expect("row");
+                o.remove("period_start");
+                o.remove("period_end");
+                r
+            })
+            .collect();
+        assert_eq!(of_period, alone, "the week from {start}");
+    }
+    for row in &whole {
+        let sum: i64 = weekly
+            .iter()
+            .filter(|r| r["repository"] == row["repository"] && r["environment"] == row["environment"])
+            .map(|r| r["deployments"].as_i64().unwrap_or(0))
+            .sum();
+        assert_eq!(Some(sum), row["deployments"].as_i64(), "{row}");
+    }
+
+    let server = Server::start(&dir.path().join("served"), &ecosystem(), &[]);
+    let (status, body) = http_get(
+        &server.addr,
+        "/api/queries/dora?window=30d&as_of=2025-11-15&granularity=week",
+    )
+    .expect("http");
+    assert_eq!(status, 200, "{body}");
+    let served: Vec<Value> = serde_json::from_str(&body).expect("json");
+    assert_eq!(served.len(), weekly.len());
+    assert_eq!(served[0]["period_end"], "2025-11-03T00:00:00Z");
+    let (status, body) = http_get(&server.addr, "/api/queries/dora?granularity=fortnight").expect("http");
+    assert_eq!(status, 400, "{body}");
+    let (status, body) =
+        http_get(&server.addr, "/api/queries/rejects_by_reason?granularity=week").expect("http");
+    assert_ne!(status, 200, "{body}");
+    server.terminate();
+}

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::Int64Type;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::MemTable;
 use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::datasource::TableProvider;
@@ -22,7 +22,7 @@ use crate::functions::{error_template_udf, fingerprint_udf};
 use crate::guard::{AdhocResult, SqlLimits, check_statement, collect_bounded};
 use crate::percentile::percentile_cont_udaf;
 use crate::view::MaterializedView;
-use crate::window::Window;
+use crate::window::{Granularity, Window};
 
 /// Why a query did not answer. Each face (HTTP, MCP, the Postgres protocol, the CLI) maps the
 /// kinds to its own codes; none of them is a crash.
@@ -319,12 +319,94 @@ impl Engine {
         })
     }
 
+    /// Runs a canned query once per period of the window ([`Granularity::periods`], after the
+    /// window is cut to the history), each period being the query's window, with the period's
+    /// `period_start` and `period_end` as the first two columns. The whole window
+    /// ([`Granularity::Window`]) gives the query's own columns alone.
+    pub async fn canned_by_period(
+        &self,
+        query: &CannedQuery,
+        window: Window,
+        granularity: Granularity,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+        by_period(self, query, window, granularity, |period| async move {
+            let df = self.canned(query, period).await?;
+            let schema = df.schema().inner().clone();
+            Ok((schema, df.collect().await?))
+        })
+        .await
+    }
+
     /// Runs the canned report query of this name over a window and collects every batch.
     pub async fn canned_by_name(&self, name: &str, window: Window) -> Result<Vec<RecordBatch>, QueryError> {
         let query =
             crate::canned::canned_query(name).ok_or_else(|| QueryError::UnknownQuery(name.to_string()))?;
         Ok(self.canned(&query, window).await?.collect().await?)
     }
+}
+
+/// The periods of `window` for `query`, each run by `run`, their rows after two columns
+/// `period_start` and `period_end`; the whole window runs once, with the query's own columns.
+pub(crate) async fn by_period<F, Fut>(
+    engine: &Engine,
+    query: &CannedQuery,
+    window: Window,
+    granularity: Granularity,
+    mut run: F,
+) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError>
+where
+    F: FnMut(Window) -> Fut,
+    Fut: std::future::Future<Output = Result<(SchemaRef, Vec<RecordBatch>), QueryError>>,
+{
+    if granularity == Granularity::Window {
+        return run(window).await;
+    }
+    if !query.params.iter().any(|p| p == "start") {
+        return Err(QueryError::Refused(format!(
+            "{} has no window, so it cannot be divided by {}",
+            query.name,
+            granularity.name()
+        )));
+    }
+    let periods = granularity
+        .periods(engine.clamp_to_history(window).await?)
+        .map_err(|e| QueryError::Refused(e.to_string()))?;
+    let mut schema: Option<SchemaRef> = None;
+    let mut out = Vec::new();
+    for period in periods {
+        let (inner, batches) = run(period).await?;
+        let with_period = schema.get_or_insert_with(|| period_schema(&inner)).clone();
+        for batch in batches {
+            out.push(with_period_columns(&with_period, &batch, period)?);
+        }
+    }
+    let schema = schema.ok_or_else(|| QueryError::Refused("the window holds no period".into()))?;
+    Ok((schema, out))
+}
+
+/// A query's columns after `period_start` and `period_end` (UTC).
+fn period_schema(inner: &SchemaRef) -> SchemaRef {
+    let utc = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let mut fields = vec![
+        Arc::new(Field::new("period_start", utc(), false)),
+        Arc::new(Field::new("period_end", utc(), false)),
+    ];
+    fields.extend(inner.fields().iter().cloned());
+    Arc::new(Schema::new(fields))
+}
+
+fn with_period_columns(
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    period: Window,
+) -> Result<RecordBatch, QueryError> {
+    let rows = batch.num_rows();
+    let column = |us: i64| -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from(vec![us; rows]).with_timezone("UTC"))
+    };
+    let mut columns = vec![column(period.start_us), column(period.end_us)];
+    columns.extend(batch.columns().iter().cloned());
+    Ok(RecordBatch::try_new(schema.clone(), columns).map_err(DataFusionError::from)?)
 }
 
 /// A session with the limits of `opts` and deploylens' functions, but no tables yet.

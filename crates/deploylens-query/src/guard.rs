@@ -28,7 +28,7 @@ use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Query, Statement as SqlSt
 
 use crate::canned::CannedQuery;
 use crate::engine::{Engine, QueryError};
-use crate::window::Window;
+use crate::window::{Granularity, Window};
 
 /// The limits of one SQL face.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,15 +191,64 @@ impl SqlRunner {
         query: CannedQuery,
         window: Window,
     ) -> Result<AdhocResult, QueryError> {
+        self.canned_by_period(engine, query, window, Granularity::Window)
+            .await
+    }
+
+    /// Runs a canned query once per period of the window (see [`Engine::canned_by_period`]),
+    /// every period within the one timeout and row limit.
+    pub async fn canned_by_period(
+        &self,
+        engine: Arc<Engine>,
+        query: CannedQuery,
+        window: Window,
+        granularity: Granularity,
+    ) -> Result<AdhocResult, QueryError> {
         // The canned SQL is ours: its joins are bounded by the window, not refused.
         let limits = SqlLimits {
             refuse_unbounded_joins: false,
             ..self.limits
         };
         self.spawn(async move {
-            let window = engine.clamp_to_history(window).await?;
-            let sql = crate::engine::bind_window(query.sql, window);
-            engine.guarded(&sql, &limits).await
+            let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (schema, batches) =
+                crate::engine::by_period(&engine, &query, window, granularity, |period| {
+                    let engine = engine.clone();
+                    let cut = cut.clone();
+                    let sql = query.sql;
+                    async move {
+                        let period = engine.clamp_to_history(period).await?;
+                        let r = engine
+                            .guarded(&crate::engine::bind_window(sql, period), &limits)
+                            .await?;
+                        if r.truncated {
+                            cut.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Ok((r.schema, r.batches))
+                    }
+                })
+                .await?;
+            let mut truncated = cut.load(std::sync::atomic::Ordering::Relaxed);
+            let mut kept = Vec::new();
+            let mut rows = 0;
+            for b in batches {
+                let room = limits.max_rows.map_or(usize::MAX, |m| m.saturating_sub(rows));
+                if b.num_rows() > room {
+                    truncated = true;
+                    if room > 0 {
+                        kept.push(b.slice(0, room));
+                    }
+                    break;
+                }
+                rows += b.num_rows();
+                kept.push(b);
+            }
+            Ok(AdhocResult {
+                schema,
+                batches: kept,
+                truncated,
+                warnings: Vec::new(),
+            })
         })
         .await
     }

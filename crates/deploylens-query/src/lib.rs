@@ -30,7 +30,9 @@ pub use guard::{AdhocResult, Described, SqlLimits, SqlRunner};
 pub use knowledge::{export_knowledge, load_index};
 pub use percentile::{exact_percentile, percentile_cont_udaf};
 pub use view::MaterializedView;
-pub use window::{ALL_SECONDS, Window, WindowError, now_us, parse_timestamp, parse_window};
+pub use window::{
+    ALL_SECONDS, Granularity, MAX_PERIODS, Window, WindowError, now_us, parse_timestamp, parse_window,
+};
 
 /// Re-exported so that callers format and convert results with the same Arrow.
 pub use datafusion::arrow;

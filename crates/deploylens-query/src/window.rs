@@ -53,6 +53,12 @@ pub enum WindowError {
     /// The time is neither RFC 3339 nor a `YYYY-MM-DD` date; holds the text.
     #[error("{0:?} is not a time: use RFC 3339 (2025-11-15T00:00:00Z) or a date (2025-11-15)")]
     NotATime(String),
+    /// The granularity is not day, week or month; holds the text.
+    #[error("granularity {0:?}: use day, week or month")]
+    UnknownGranularity(String),
+    /// The window holds more periods than [`MAX_PERIODS`].
+    #[error("the window holds more than {0} periods: shorten --window or use a coarser --granularity")]
+    TooManyPeriods(usize),
     /// The time is before 1970 or more than a day past this machine's clock; holds the text.
     #[error("{0:?} is out of range: a time from 1970-01-01 to one day from now")]
     OutOfRange(String),
@@ -68,6 +74,95 @@ impl Window {
             None => now_us(),
         };
         Ok(Window::ending_at(end, seconds))
+    }
+}
+
+/// How a report's window is divided: whole, or into UTC days, ISO weeks (from Monday) or
+/// calendar months. Each period is a window of its own, cut to the report's window, so a
+/// report by week gives for each week exactly what that week alone as `--as-of`/`--window`
+/// would give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Granularity {
+    /// The whole window, one period.
+    #[default]
+    Window,
+    /// UTC days.
+    Day,
+    /// ISO weeks, Monday 00:00 UTC to Monday.
+    Week,
+    /// Calendar months, UTC.
+    Month,
+}
+
+/// The most periods one report may be divided into: each is a run of the query.
+pub const MAX_PERIODS: usize = 1000;
+
+impl Granularity {
+    /// `window` (or empty), `day`, `week` or `month`.
+    pub fn parse(text: &str) -> Result<Granularity, WindowError> {
+        match text.trim() {
+            "" | "window" => Ok(Granularity::Window),
+            "day" => Ok(Granularity::Day),
+            "week" => Ok(Granularity::Week),
+            "month" => Ok(Granularity::Month),
+            other => Err(WindowError::UnknownGranularity(other.to_string())),
+        }
+    }
+
+    /// Its name, as `parse` reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Granularity::Window => "window",
+            Granularity::Day => "day",
+            Granularity::Week => "week",
+            Granularity::Month => "month",
+        }
+    }
+
+    /// The periods covering `window`, in order, the first and last cut to it.
+    pub fn periods(self, window: Window) -> Result<Vec<Window>, WindowError> {
+        if self == Granularity::Window || window.start_us >= window.end_us {
+            return Ok(vec![window]);
+        }
+        let mut out = Vec::new();
+        let mut at = window.start_us;
+        while at < window.end_us {
+            let next = self.next_boundary(at).min(window.end_us);
+            out.push(Window {
+                start_us: at,
+                end_us: next,
+            });
+            if out.len() > MAX_PERIODS {
+                return Err(WindowError::TooManyPeriods(MAX_PERIODS));
+            }
+            at = next;
+        }
+        Ok(out)
+    }
+
+    /// The first boundary of this granularity after `us`.
+    fn next_boundary(self, us: i64) -> i64 {
+        use chrono::{Datelike, Duration, TimeZone, Utc};
+        let Some(t) = DateTime::from_timestamp_micros(us) else {
+            return i64::MAX;
+        };
+        let day = t.date_naive();
+        let next_day = match self {
+            Granularity::Window => return i64::MAX,
+            Granularity::Day => day + Duration::days(1),
+            Granularity::Week => day + Duration::days(7 - i64::from(day.weekday().num_days_from_monday())),
+            Granularity::Month => {
+                let (y, m) = if day.month() == 12 {
+                    (day.year() + 1, 1)
+                } else {
+                    (day.year(), day.month() + 1)
+                };
+                NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(day + Duration::days(31))
+            }
+        };
+        next_day
+            .and_hms_opt(0, 0, 0)
+            .map_or(i64::MAX, |n| Utc.from_utc_datetime(&n).timestamp_micros())
     }
 }
 
@@ -124,6 +219,55 @@ pub use deploylens_model::now_us;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_follow_days_iso_weeks_and_months_cut_to_the_window() {
+        let t = |s: &str| parse_timestamp(s).unwrap();
+        // Wednesday 2025-01-01 to Friday 2025-01-31.
+        let window = Window {
+            start_us: t("2025-01-01"),
+            end_us: t("2025-01-31"),
+        };
+        let weeks = Granularity::Week.periods(window).unwrap();
+        let starts: Vec<i64> = weeks.iter().map(|w| w.start_us).collect();
+        assert_eq!(
+            starts,
+            [
+                "2025-01-01",
+                "2025-01-06",
+                "2025-01-13",
+                "2025-01-20",
+                "2025-01-27"
+            ]
+            .map(t)
+        );
+        assert_eq!(weeks.last().unwrap().end_us, window.end_us);
+        assert!(weeks.windows(2).all(|p| p[0].end_us == p[1].start_us));
+        assert_eq!(Granularity::Day.periods(window).unwrap().len(), 30);
+        let months = Granularity::Month
+            .periods(Window {
+                start_us: t("2024-11-15"),
+                end_us: t("2025-02-10"),
+            })
+            .unwrap();
+        let bounds: Vec<(i64, i64)> = months.iter().map(|w| (w.start_us, w.end_us)).collect();
+        assert_eq!(
+            bounds,
+            vec![
+                (t("2024-11-15"), t("2024-12-01")),
+                (t("2024-12-01"), t("2025-01-01")),
+                (t("2025-01-01"), t("2025-02-01")),
+                (t("2025-02-01"), t("2025-02-10")),
+            ]
+        );
+        assert_eq!(Granularity::Window.periods(window).unwrap(), vec![window]);
+        let long = Window::ending_at(t("2025-01-01"), 5 * 365 * 86_400);
+        assert!(matches!(
+            Granularity::Day.periods(long),
+            Err(WindowError::TooManyPeriods(_))
+        ));
+        assert!(Granularity::parse("fortnight").is_err());
+    }
 
     #[test]
     fn windows() {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use deploylens_query::encode::Format;
-use deploylens_query::{AdhocResult, QueryError, Window, canned_queries, canned_query, now_us};
+use deploylens_query::{AdhocResult, Granularity, QueryError, Window, canned_queries, canned_query, now_us};
 
 use crate::state::AppState;
 
@@ -110,11 +110,12 @@ pub async fn list_queries() -> impl IntoResponse {
     Json(json!({
         "queries": list,
         "window_param": "window=1h|24h|7d|30d|all (default 7d; at most 200 years)",
-        "as_of_param": "as_of=RFC 3339 or YYYY-MM-DD, from 1970 to a day from now (default now)"
+        "as_of_param": "as_of=RFC 3339 or YYYY-MM-DD, from 1970 to a day from now (default now)",
+        "granularity_param": "granularity=day|week|month: one run per period of the window, rows with period_start and period_end (default: the whole window)"
     }))
 }
 
-/// `GET /api/queries/{name}?window=7d&as_of=...`: the rows as a JSON array of objects, under
+/// `GET /api/queries/{name}?window=7d&as_of=...&granularity=week`: the rows as a JSON array of objects, under
 /// the same limits as `/api/sql`.
 pub async fn run_query(
     State(state): State<AppState>,
@@ -134,8 +135,16 @@ pub async fn run_query(
         Ok(w) => w,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    let granularity = match Granularity::parse(params.get("granularity").map_or("", String::as_str)) {
+        Ok(g) => g,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
     let engines = state.engines().await;
-    match state.sql.canned(engines.sql.clone(), query, window).await {
+    match state
+        .sql
+        .canned_by_period(engines.sql.clone(), query, window, granularity)
+        .await
+    {
         Ok(result) => rows_response(&result, Format::Json),
         Err(e) => error(status_of(&e), e.to_string()),
     }
