@@ -56,7 +56,7 @@ counted AS (
 ),
 lead_times AS (
   SELECT d.repository, d.environment,
-    epoch(d.timestamp) - epoch(TRY_CAST(COALESCE(e.extra ->> 'commit_timestamp', e.metadata ->> 'commit_timestamp') AS TIMESTAMP WITH TIME ZONE)) AS lead_seconds
+    epoch(d.timestamp - TRY_CAST(COALESCE(e.extra ->> 'commit_timestamp', e.metadata ->> 'commit_timestamp') AS TIMESTAMP WITH TIME ZONE)) AS lead_seconds
   FROM in_window AS d
   JOIN events AS e ON e.event_id = d.deployment_id
   WHERE d.final_status = 'success'

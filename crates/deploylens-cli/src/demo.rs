@@ -325,6 +325,11 @@ fn next_events(repo: &mut Repo, t: i64, rng: &mut StdRng) -> Vec<Value> {
         duration,
     );
     set_deploy_fields(&mut done, &version, trace.as_deref());
+    if !repo.legacy && rng.random_bool(0.8) {
+        // Lead times from 10 minutes to 3 days, log-uniform: most changes ship within hours.
+        let lead_s = rng.random_range(600f64.ln()..259_200f64.ln()).exp();
+        done["commit_timestamp"] = json!(timestamp(t - (lead_s * 1e6) as i64));
+    }
     if failed {
         let (template, fix) = FAILURES[rng.random_range(0..FAILURES.len())];
         done["errors"] = json!([fill(template, rng)]);

@@ -194,3 +194,34 @@ fn figures_by_period_are_the_figures_of_each_period_alone() {
     assert_ne!(status, 200, "{body}");
     server.terminate();
 }
+
+/// The bundled ecosystem carries two commit times, one at the top level and one in metadata,
+/// one with an offset: lead times computed by hand.
+#[test]
+fn lead_times_of_the_bundled_ecosystem() {
+    let dir = tempfile::tempdir().expect("tmp");
+    ingest_json(dir.path(), &[&ecosystem()]);
+    let mut args = vec!["report", "dora", "-f", "json"];
+    args.extend(["--window", "30d", "--as-of", "2025-11-15"]);
+    let rows: Value = serde_json::from_str(&run(dir.path(), &args)).expect("json");
+    let lead = |repo: &str| {
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["repository"] == repo && r["environment"] == "production")
+            .map(|r| {
+                (
+                    r["changes_with_commit_time"].clone(),
+                    r["lead_time_median_seconds"].clone(),
+                )
+            })
+    };
+    // 13:02:13.5Z - 09:40:00Z
+    let compose = lead("chora-compose").expect("row");
+    assert_eq!(compose.0, 1);
+    assert!(close(as_f64(&compose.1), Some(12_133.5)), "{compose:?}");
+    // 2025-11-09T10:04:36.05Z - 2025-11-07T16:30:00+01:00 = 1 d 18 h 34 min 36.05 s
+    let workspace = lead("chora-workspace").expect("row");
+    assert!(close(as_f64(&workspace.1), Some(153_276.05)), "{workspace:?}");
+    assert_eq!(lead("chora-base").expect("row").1, Value::Null);
+}
