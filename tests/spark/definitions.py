@@ -9,6 +9,7 @@ their comments and `$start`/`$end`, which become timestamp literals. Prints JSON
 query, its rows.
 """
 import json
+import os
 import re
 import sys
 
@@ -47,3 +48,7 @@ def main():
 
 if __name__ == "__main__":
     main()
+    # Past the interpreter's teardown, where the deltalake package's native threads can abort
+    # the process after the answer was printed (delta-rs issue 2184).
+    sys.stdout.flush()
+    os._exit(0)
