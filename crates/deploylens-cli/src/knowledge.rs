@@ -106,6 +106,9 @@ fn line_alone(message: &str, explain: bool) -> Outcome {
 }
 
 pub fn fingerprint(args: FingerprintArgs) -> anyhow::Result<ExitCode> {
+    if args.per_line && !args.explain && args.text.is_none() {
+        return fingerprint_stream(args.format);
+    }
     let messages: Vec<String> = match &args.text {
         Some(t) => vec![t.clone()],
         None => {
@@ -152,6 +155,51 @@ pub fn fingerprint(args: FingerprintArgs) -> anyhow::Result<ExitCode> {
                     }),
                 };
                 serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--per-line` over standard input: each line is read, masked and printed before the next,
+/// through reused buffers, so that memory stays flat whatever the input's length.
+fn fingerprint_stream(format: TextOrJson) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let mut input = std::io::stdin().lock();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut raw = Vec::new();
+    let mut template = String::new();
+    loop {
+        raw.clear();
+        if input
+            .read_until(b'\n', &mut raw)
+            .context("reading standard input")?
+            == 0
+        {
+            break;
+        }
+        let line = std::str::from_utf8(&raw).context("reading standard input: not UTF-8")?;
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        deploylens_fingerprint::template_into(line, &mut template);
+        let hex = deploylens_fingerprint::fingerprint_hex(&template);
+        let fingerprint = std::str::from_utf8(&hex).unwrap_or_default();
+        match format {
+            TextOrJson::Text => writeln!(out, "{fingerprint}\t{template}")?,
+            TextOrJson::Json => {
+                let json = JsonLine {
+                    fingerprint,
+                    message: line,
+                    template: &template,
+                    explain: None,
+                };
+                serde_json::to_writer(&mut out, &json)?;
                 out.write_all(b"\n")?;
             }
         }

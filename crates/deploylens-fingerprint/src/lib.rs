@@ -69,11 +69,30 @@ pub struct Analysis {
 
 /// Normalized template, e.g. `"health check timeout after <duration>"`.
 pub fn template(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_INPUT) + 16);
+    template_into(message, &mut out);
+    out
+}
+
+/// [`template`] written into `out` (cleared first): one buffer for many messages.
+pub fn template_into(message: &str, out: &mut String) {
     let message = truncate(message, MAX_INPUT);
     match prefix::json_message(message) {
-        Some(text) => normalize::normalize(prefix::strip_prefixes(&text)),
-        None => normalize::normalize(prefix::strip_prefixes(message)),
+        Some(text) => normalize::normalize_into(prefix::strip_prefixes(&text), out),
+        None => normalize::normalize_into(prefix::strip_prefixes(message), out),
     }
+}
+
+/// The fingerprint of a template (as [`fingerprint`] gives for its message), as 16 lowercase
+/// hex digits without allocating.
+pub fn fingerprint_hex(template: &str) -> [u8; 16] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let h = xxh3_64(template.as_bytes());
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = HEX[((h >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
 }
 
 /// 16 lowercase hex chars: xxh3-64 of the [`template`].
@@ -99,7 +118,9 @@ pub fn tokens(template: &str) -> Vec<&str> {
 }
 
 fn fingerprint_of_template(template: &str) -> String {
-    format!("{:016x}", xxh3_64(template.as_bytes()))
+    let hex = fingerprint_hex(template);
+    // Hex digits are ASCII.
+    String::from_utf8_lossy(&hex).into_owned()
 }
 
 /// Only the head of a message is read; see the crate docs.
@@ -114,4 +135,29 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hex_of_a_fingerprint_is_its_hash_in_16_digits_and_buffers_give_the_same_template() {
+        let mut buffer = String::from("left over from a longer message before it");
+        for message in [
+            "",
+            "x",
+            "health check timeout after 45s",
+            "ERROR [api] dial tcp 10.0.0.1:5432: refused",
+        ] {
+            let t = template(message);
+            let hex = fingerprint_hex(&t);
+            assert_eq!(
+                std::str::from_utf8(&hex).unwrap(),
+                format!("{:016x}", xxh3_64(t.as_bytes()))
+            );
+            template_into(message, &mut buffer);
+            assert_eq!(buffer, t);
+        }
+    }
 }

@@ -24,17 +24,19 @@ const STR: &str = "<str>";
 const ID: &str = "<id>";
 const NUM: &str = "<num>";
 
-/// Rewrites a message whose prefixes are already stripped into its template.
-pub(crate) fn normalize(body: &str) -> String {
+/// Rewrites a message whose prefixes are already stripped into its template, in `out`
+/// (cleared first), so that a caller can reuse one buffer for many messages.
+pub(crate) fn normalize_into(body: &str, out: &mut String) {
+    out.clear();
     let mut n = Normalizer {
         src: body,
         b: body.as_bytes(),
         i: 0,
-        out: String::with_capacity(body.len() + 16),
+        out: std::mem::take(out),
         last: Last::Start,
     };
     n.run();
-    n.out
+    *out = n.out;
 }
 
 /// What was emitted last; some tokens read differently depending on the word before them.
@@ -99,11 +101,13 @@ impl Normalizer<'_> {
             }
             let start = self.i;
             let mut end = start;
+            let mut colon = false;
             while end < n && !is_boundary(b[end]) {
+                colon |= b[end] == b':';
                 end += 1;
             }
             // URLs contain characters that end other tokens, so they are cut at whitespace.
-            if let Some((url_start, url_end)) = find_url(b, start, end) {
+            if colon && let Some((url_start, url_end)) = find_url(b, start, end) {
                 if url_start == start {
                     self.ph(URL);
                     self.i = url_end;
@@ -443,7 +447,9 @@ impl Normalizer<'_> {
 
 fn push_lower(out: &mut String, s: &str) {
     if s.is_ascii() {
-        out.extend(s.bytes().map(|c| c.to_ascii_lowercase() as char));
+        let mark = out.len();
+        out.push_str(s);
+        out[mark..].make_ascii_lowercase();
     } else {
         out.extend(s.chars().flat_map(char::to_lowercase));
     }
@@ -471,32 +477,58 @@ struct Features {
     slash: usize,
 }
 
+const F_DIGIT: u8 = 1;
+const F_UPPER: u8 = 2;
+const F_DASH: u8 = 4;
+const F_AT: u8 = 8;
+const F_BACKSLASH: u8 = 16;
+const F_DOT: u8 = 32;
+const F_COLON: u8 = 64;
+const F_SLASH: u8 = 128;
+
+/// The class bit of each byte: one lookup and one OR per byte of a token.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = F_DIGIT;
+        c += 1;
+    }
+    let mut c = b'A';
+    while c <= b'Z' {
+        t[c as usize] = F_UPPER;
+        c += 1;
+    }
+    t[b'-' as usize] = F_DASH;
+    t[b'@' as usize] = F_AT;
+    t[b'\\' as usize] = F_BACKSLASH;
+    t[b'.' as usize] = F_DOT;
+    t[b':' as usize] = F_COLON;
+    t[b'/' as usize] = F_SLASH;
+    t
+};
+
 impl Features {
     fn of(b: &[u8]) -> Features {
-        let mut f = Features {
-            digit: false,
-            upper: false,
-            dash: false,
-            at: false,
-            backslash: false,
-            dot: 0,
-            colon: 0,
-            slash: 0,
-        };
-        for &c in b {
-            match c {
-                b'0'..=b'9' => f.digit = true,
-                b'A'..=b'Z' => f.upper = true,
-                b'-' => f.dash = true,
-                b'@' => f.at = true,
-                b'\\' => f.backslash = true,
-                b'.' => f.dot += 1,
-                b':' => f.colon += 1,
-                b'/' => f.slash += 1,
-                _ => {}
+        let flags = b.iter().fold(0u8, |f, &c| f | CLASS[c as usize]);
+        // Counts only where some are: most tokens have no dot, colon or slash.
+        let count = |bit: u8, byte: u8| {
+            if flags & bit == 0 {
+                0
+            } else {
+                b.iter().filter(|&&c| c == byte).count()
             }
+        };
+        Features {
+            digit: flags & F_DIGIT != 0,
+            upper: flags & F_UPPER != 0,
+            dash: flags & F_DASH != 0,
+            at: flags & F_AT != 0,
+            backslash: flags & F_BACKSLASH != 0,
+            dot: count(F_DOT, b'.'),
+            colon: count(F_COLON, b':'),
+            slash: count(F_SLASH, b'/'),
         }
-        f
     }
 }
 
