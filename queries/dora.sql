@@ -12,17 +12,10 @@
 --   was failing) over all deployments and rollbacks. Bands are those of the 2023 State of
 --   DevOps report (rework rate has none). A rate with nothing behind it is null, not 0.
 -- params: start, end, window_days
-WITH attempts AS (
-  SELECT a.*,
-    MIN(a.timestamp) OVER deployment AS first_attempt_at,
-    MAX(CASE WHEN a.status = 'failure' THEN 1 ELSE 0 END) OVER deployment AS failed_attempts
-  FROM deployment_attempts AS a
-  WINDOW deployment AS (PARTITION BY a.repository, a.environment, COALESCE(a.trace_id, a.version))
-),
-completed AS (
+WITH completed AS (
   -- One row per deployment, at its last attempt.
   SELECT deployment_id, repository, environment, timestamp, first_attempt_at, final_status, failed_attempts, rolled_back
-  FROM attempts
+  FROM deployment_attempts
   WHERE attempt = attempts AND final_status IN ('success', 'failure')
 ),
 in_window AS (
@@ -34,15 +27,37 @@ rollbacks AS (
   WHERE event_type = 'rollback' AND status = 'success' AND timestamp >= $start AND timestamp < $end
   GROUP BY repository, environment
 ),
+probes AS (
+  -- Each deployment's first attempt among the outcomes of `restores` (deployments, successful
+  -- rollbacks); at the same instant the probe comes first, so that only earlier outcomes count.
+  SELECT repository, environment, first_attempt_at AS event_time, 0 AS probe_first, CAST(NULL AS VARCHAR) AS status
+  FROM in_window
+  UNION ALL
+  SELECT repository, environment, timestamp AS event_time, 1 AS probe_first, status
+  FROM deployments
+  WHERE status IN ('success', 'failure')
+  UNION ALL
+  SELECT repository, environment, timestamp AS event_time, 1 AS probe_first, 'success' AS status
+  FROM events
+  WHERE event_type = 'rollback' AND status = 'success'
+),
+states AS (
+  SELECT repository, environment, probe_first,
+    MAX(CASE WHEN status = 'failure' THEN event_time END) OVER before AS last_failure,
+    MAX(CASE WHEN status = 'success' THEN event_time END) OVER before AS last_success
+  FROM probes
+  WINDOW before AS (
+    PARTITION BY repository, environment ORDER BY event_time, probe_first
+    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+  )
+),
 hotfixes AS (
-  -- Deployments whose first attempt began while an earlier failure streak was open.
-  SELECT d.repository, d.environment, COUNT(DISTINCT d.deployment_id) AS hotfixes
-  FROM in_window AS d
-  JOIN restores AS r
-    ON r.repository = d.repository AND r.environment = d.environment
-   AND d.first_attempt_at > r.failed_at
-   AND (r.restored_at IS NULL OR d.first_attempt_at <= r.restored_at)
-  GROUP BY d.repository, d.environment
+  -- Deployments whose first attempt began while a failure streak was open: the last outcome
+  -- before it was a failure.
+  SELECT repository, environment, COUNT(*) AS hotfixes
+  FROM states
+  WHERE probe_first = 0 AND last_failure IS NOT NULL AND (last_success IS NULL OR last_failure > last_success)
+  GROUP BY repository, environment
 ),
 counted AS (
   SELECT
@@ -59,7 +74,7 @@ lead_times AS (
     epoch(d.timestamp - TRY_CAST(COALESCE(e.extra ->> 'commit_timestamp', e.metadata ->> 'commit_timestamp') AS TIMESTAMP WITH TIME ZONE)) AS lead_seconds
   FROM in_window AS d
   JOIN events AS e ON e.event_id = d.deployment_id
-  WHERE d.final_status = 'success'
+  WHERE d.final_status = 'success' AND e.event_type = 'deployment' AND e.status = 'success'
 ),
 lead AS (
   SELECT repository, environment,
