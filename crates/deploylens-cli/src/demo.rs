@@ -37,7 +37,8 @@ pub struct DemoArgs {
     /// Days of history
     #[arg(long, default_value_t = 90)]
     pub days: u32,
-    /// Time of the newest event (RFC 3339); default now
+    /// End of the history (RFC 3339 or YYYY-MM-DD): the newest events land in the minutes
+    /// before it; default now
     #[arg(long)]
     pub end: Option<String>,
     /// Fraction of lines written broken (for the rejects table)
@@ -141,9 +142,10 @@ struct Repo {
 
 pub fn run(g: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let end = match &args.end {
-        Some(t) => DateTime::parse_from_rfc3339(t)
-            .with_context(|| format!("--end {t}: use RFC 3339"))?
-            .with_timezone(&Utc),
+        Some(t) => {
+            let us = deploylens_query::parse_timestamp(t).with_context(|| format!("--end {t}"))?;
+            DateTime::<Utc>::from_timestamp_micros(us).with_context(|| format!("--end {t}: out of range"))?
+        }
         None => Utc::now(),
     };
     let mut rng = StdRng::seed_from_u64(args.seed);
@@ -213,12 +215,18 @@ fn write_repo(
     let path = events_dir.join("deployment.jsonl");
     let file = fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let span_us = days as i64 * 86_400_000_000;
-    let step = span_us / count.max(1) as i64;
-    let mut t = end.timestamp_micros() - span_us;
+    // A moment's time follows the share of its repository's events written so far, so that
+    // the history reaches --end whatever the number of lines a moment writes (a deployment
+    // writes up to three). Rollbacks land up to 15 minutes after their deployment: moments stop
+    // that much before --end.
+    let span_us = (days as i64 * 86_400_000_000 - ROLLBACK_DELAY_US).max(1);
+    let step = (span_us / count.max(1) as i64).max(1);
+    let start = end.timestamp_micros() - ROLLBACK_DELAY_US - span_us;
+    let mut t = start;
     let mut n = 0usize;
     while n < count {
-        t += rng.random_range(step / 2..=step.max(2) * 3 / 2).max(1);
+        let due = start + (span_us as i128 * n as i128 / count.max(1) as i128) as i64;
+        t = (due + rng.random_range(0..step)).max(t + 1);
         let lines = next_events(repo, t, rng);
         for line in lines {
             if n >= count {
@@ -236,6 +244,9 @@ fn write_repo(
     out.flush()?;
     Ok(())
 }
+
+/// The longest time from a failed production deployment to its rollback.
+const ROLLBACK_DELAY_US: i64 = 900_000_000;
 
 fn timestamp(us: i64) -> String {
     DateTime::<Utc>::from_timestamp_micros(us)
@@ -344,7 +355,7 @@ fn next_events(repo: &mut Repo, t: i64, rng: &mut StdRng) -> Vec<Value> {
     if failed && env == "production" && rng.random_bool(0.5) {
         let mut rb = base(
             repo,
-            t + rng.random_range(60_000_000..900_000_000),
+            t + rng.random_range(60_000_000..ROLLBACK_DELAY_US),
             "rollback",
             env,
             "success",

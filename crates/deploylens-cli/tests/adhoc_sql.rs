@@ -430,3 +430,49 @@ fn the_demo_gives_each_deployment_its_own_trace_id_and_pods_kubernetes_names() {
         );
     }
 }
+
+/// The demo's history runs from `--days` before `--end` to the last minutes before it, so that
+/// the 1h and 24h windows of a fresh demo hold events; `--end` takes a plain date.
+#[test]
+fn the_demo_history_reaches_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let eco = dir.path().join("eco");
+    let out = run_raw(
+        dir.path(),
+        &[
+            "demo",
+            eco.to_str().unwrap(),
+            "--repos",
+            "4",
+            "--events",
+            "8000",
+            "--days",
+            "30",
+            "--end",
+            "2025-11-15",
+            "--bad-fraction",
+            "0",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let data = dir.path().join("data");
+    ingest_json(&data, &[&eco]);
+    let span = sql(
+        &data,
+        "SELECT CAST(min(timestamp) AS BIGINT) AS first, CAST(max(timestamp) AS BIGINT) AS last, \
+         count(*) FILTER (WHERE timestamp >= TIMESTAMP '2025-11-14T00:00:00Z') AS last_day FROM events",
+    );
+    let end_us: i64 = 1_763_164_800_000_000; // 2025-11-15T00:00:00Z
+    let hour = 3_600_000_000_i64;
+    let (first, last) = (
+        span[0]["first"].as_i64().unwrap(),
+        span[0]["last"].as_i64().unwrap(),
+    );
+    assert!(last <= end_us && last > end_us - hour, "newest event {last}");
+    assert!(
+        first >= end_us - 30 * 24 * hour && first < end_us - 29 * 24 * hour,
+        "oldest event {first}"
+    );
+    // 8,000 events over 30 days: about 267 a day, and the last day is not empty.
+    assert!(span[0]["last_day"].as_i64().unwrap() > 150, "{span:?}");
+}
