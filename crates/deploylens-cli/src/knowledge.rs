@@ -167,9 +167,10 @@ pub fn fingerprint(args: FingerprintArgs) -> anyhow::Result<ExitCode> {
 /// through reused buffers, so that memory stays flat whatever the input's length.
 fn fingerprint_stream(format: TextOrJson) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
-    let mut input = std::io::stdin().lock();
+    // Large buffers: standard input alone reads 8 KiB at a time.
+    let mut input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut raw = Vec::new();
     let mut template = String::new();
     loop {
