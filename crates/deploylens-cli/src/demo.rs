@@ -44,6 +44,16 @@ pub struct DemoArgs {
     /// Fraction of lines written broken (for the rejects table)
     #[arg(long, default_value_t = 0.001)]
     pub bad_fraction: f64,
+    /// After the history, keep appending events as they happen (until Ctrl-C), so that a
+    /// running `serve`, its page and its metrics can be watched moving
+    #[arg(long, conflicts_with = "end")]
+    pub live: bool,
+    /// With --live: moments a second (each is one event, or a deployment's one to three)
+    #[arg(long, default_value_t = 1.0, value_name = "N", requires = "live")]
+    pub rate: f64,
+    /// With --live: stop after this many seconds instead of running until interrupted
+    #[arg(long, value_name = "SECONDS", requires = "live")]
+    pub stop_after: Option<f64>,
 }
 
 /// (error template, fix). `{n}` `{host}` `{port}` `{path}` `{ver}` `{pod}` `{sha}` vary.
@@ -148,6 +158,12 @@ pub fn run(g: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         None => Utc::now(),
     };
+    if args.live && !(args.rate > 0.0 && args.rate <= 10_000.0) {
+        anyhow::bail!(
+            "--rate {}: give a number of moments a second from 0 to 10000",
+            args.rate
+        );
+    }
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut repos: Vec<Repo> = (0..args.repos.max(1))
         .map(|i| new_repo(i, &mut rng))
@@ -178,9 +194,68 @@ pub fn run(g: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
             repos.len(),
             args.dir.display()
         );
-        println!("next: deploylens ingest {}", args.dir.display());
+        if args.live {
+            println!(
+                "appending about {} moments a second; watch with: deploylens serve {}",
+                args.rate,
+                args.dir.display()
+            );
+        } else {
+            println!("next: deploylens ingest {}", args.dir.display());
+        }
+    }
+    if args.live {
+        live(&args.dir, &mut repos, args.rate, args.stop_after, &mut rng)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Appends events at their own time, as they happen: each moment's lines are written when
+/// due (a rollback minutes after its deployment), each line whole in one write, until
+/// `stop_after` seconds have passed or the process is interrupted. Lines not yet due at the
+/// stop are not written.
+fn live(
+    dir: &Path,
+    repos: &mut [Repo],
+    rate: f64,
+    stop_after: Option<f64>,
+    rng: &mut StdRng,
+) -> anyhow::Result<()> {
+    let interval = std::time::Duration::from_secs_f64(1.0 / rate);
+    let started = std::time::Instant::now();
+    let mut pending: Vec<(i64, usize, String)> = Vec::new();
+    while stop_after.is_none_or(|s| started.elapsed().as_secs_f64() < s) {
+        let now = Utc::now().timestamp_micros();
+        let r = rng.random_range(0..repos.len());
+        for line in next_events(&mut repos[r], now, rng) {
+            let at = line["timestamp"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map_or(now, |t| t.timestamp_micros());
+            pending.push((at, r, serde_json::to_string(&line)?));
+        }
+        pending.sort_by_key(|p| p.0);
+        let due = pending.partition_point(|p| p.0 <= now);
+        for (_, r, text) in pending.drain(..due) {
+            append_line(dir, &repos[r].name, &text)?;
+        }
+        std::thread::sleep(interval);
+    }
+    Ok(())
+}
+
+fn append_line(dir: &Path, repo: &str, text: &str) -> anyhow::Result<()> {
+    let path = dir.join(repo).join(".chora/memory/events/deployment.jsonl");
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("appending to {}", path.display()))?;
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    file.write_all(line.as_bytes())
+        .with_context(|| format!("appending to {}", path.display()))?;
+    Ok(())
 }
 
 fn new_repo(i: usize, rng: &mut StdRng) -> anyhow::Result<Repo> {

@@ -476,3 +476,59 @@ fn the_demo_history_reaches_its_end() {
     // 8,000 events over 30 days: about 267 a day, and the last day is not empty.
     assert!(span[0]["last_day"].as_i64().unwrap() > 150, "{span:?}");
 }
+
+/// `demo --live` keeps appending valid events at the present time, whole lines only.
+#[test]
+fn the_live_demo_appends_valid_events_as_they_happen() {
+    let dir = tempfile::tempdir().unwrap();
+    let eco = dir.path().join("eco");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "demo".to_string(),
+            eco.to_string_lossy().into_owned(),
+            "--repos".into(),
+            "3".into(),
+            "--events".into(),
+            "300".into(),
+            "--bad-fraction".into(),
+            "0".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let refused = run_raw(
+        dir.path(),
+        &args(&["--live", "--rate", "0"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr_of(&refused));
+    let out = run_raw(
+        dir.path(),
+        &args(&["--live", "--rate", "25", "--stop-after", "2"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let data = dir.path().join("data");
+    let ingested = ingest_json(&data, &[&eco]);
+    assert_eq!(ingested["rejects"], 0, "{ingested}");
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let rows = sql(
+        &data,
+        &format!(
+            "SELECT count(*) AS n, CAST(max(timestamp) AS BIGINT) AS last, \
+             count(*) FILTER (WHERE CAST(timestamp AS BIGINT) > {}) AS recent FROM events",
+            now_us - 60_000_000
+        ),
+    );
+    // 2 s at 25 moments a second: at least 25 events beyond the 300 of the history.
+    assert!(rows[0]["n"].as_i64().unwrap() >= 325, "{rows:?}");
+    assert!(rows[0]["recent"].as_i64().unwrap() >= 25, "{rows:?}");
+    assert!(
+        rows[0]["last"].as_i64().unwrap() <= now_us,
+        "no line is written before its time: {rows:?}"
+    );
+}
