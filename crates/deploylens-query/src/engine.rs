@@ -330,7 +330,7 @@ impl Engine {
         granularity: Granularity,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
         by_period(self, query, window, granularity, |period| async move {
-            let df = self.canned(query, period).await?;
+            let df = self.sql(&bind_window(query.sql, period)).await?;
             let schema = df.schema().inner().clone();
             Ok((schema, df.collect().await?))
         })
@@ -345,8 +345,9 @@ impl Engine {
     }
 }
 
-/// The periods of `window` for `query`, each run by `run`, their rows after two columns
-/// `period_start` and `period_end`; the whole window runs once, with the query's own columns.
+/// The periods of `window` (cut to the history) for `query`, each run by `run`, their rows
+/// after two columns `period_start` and `period_end`; the whole window runs once, with the
+/// query's own columns.
 pub(crate) async fn by_period<F, Fut>(
     engine: &Engine,
     query: &CannedQuery,
@@ -358,6 +359,8 @@ where
     F: FnMut(Window) -> Fut,
     Fut: std::future::Future<Output = Result<(SchemaRef, Vec<RecordBatch>), QueryError>>,
 {
+    // Cut once: every period lies inside the cut window, so `run` binds them as they are.
+    let window = engine.clamp_to_history(window).await?;
     if granularity == Granularity::Window {
         return run(window).await;
     }
@@ -369,7 +372,7 @@ where
         )));
     }
     let periods = granularity
-        .periods(engine.clamp_to_history(window).await?)
+        .periods(window)
         .map_err(|e| QueryError::Refused(e.to_string()))?;
     let mut schema: Option<SchemaRef> = None;
     let mut out = Vec::new();
