@@ -283,6 +283,12 @@ fn token_rules() {
         "metrics are open by default"
     );
     assert_eq!(http_request(a, "GET", "/api/fixes?q=x", &[], b"").unwrap().0, 401);
+    // The page holds no data and asks for the token; what it reads needs the token.
+    assert_eq!(http_request(a, "GET", "/", &[], b"").unwrap().0, 200);
+    assert_eq!(http_request(a, "GET", "/assets/app.js", &[], b"").unwrap().0, 200);
+    for path in ["/api/status", "/api/source?event_id=x", "/api/queries/success_rate"] {
+        assert_eq!(http_request(a, "GET", path, &[], b"").unwrap().0, 401, "{path}");
+    }
     server.kill();
 
     let protected = start(&["--protect-metrics"]);
@@ -333,7 +339,7 @@ fn openapi_description_matches_the_live_routes() {
     live.sort();
     assert_eq!(documented, live);
     for (method, path) in deploylens_server_routes() {
-        let path = path.replace("{name}", "success_rate");
+        let path = path.replace("{name}", "success_rate").replace("{file}", "app.js");
         let (status, _, body) = http_request(
             &server.addr,
             method,
@@ -419,5 +425,132 @@ fn a_bounded_mixed_load_has_no_errors() {
         total += done;
     }
     assert!(total > 50, "only {total} requests in 8 s");
+    server.kill();
+}
+
+/// The page's filters: a canned query scoped to a repository or environment runs its own
+/// definition over that selection alone (not a pick of the fleet's rows), and the scope
+/// parameters are bounded.
+#[test]
+fn a_scoped_canned_query_answers_for_the_selection_alone() {
+    let (_dir, server) = served(&[]);
+    let a = &server.addr;
+    let get = |path: &str| -> serde_json::Value {
+        let (status, _, body) = http_request(a, "GET", path, &[], b"").unwrap();
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        json(&body)
+    };
+    let fleet = get("/api/queries/success_rate?window=all");
+    let rows = fleet.as_array().unwrap();
+    let repo = rows[0]["repository"].as_str().unwrap().to_string();
+    let mine: Vec<_> = rows
+        .iter()
+        .filter(|r| r["repository"] == repo.as_str())
+        .cloned()
+        .collect();
+    assert!(
+        mine.len() < rows.len(),
+        "the testdata has more than one repository"
+    );
+    // Per-repository rows are the same whether scoped or picked from the fleet's.
+    let scoped = get(&format!("/api/queries/success_rate?window=all&repository={repo}"));
+    assert_eq!(scoped.as_array().unwrap(), &mine);
+    // A fleet-level figure becomes the repository's own: environment_summary's deployments
+    // per environment equal that repository's success_rate rows, not the fleet's.
+    let envs = get(&format!(
+        "/api/queries/environment_summary?window=all&repository={repo}"
+    ));
+    let envs = envs.as_array().unwrap();
+    assert_eq!(envs.len(), mine.len());
+    for e in envs {
+        let same_env = mine
+            .iter()
+            .find(|r| r["environment"] == e["environment"])
+            .unwrap();
+        assert_eq!(e["deployments"], same_env["deployments"], "{e}");
+        assert_eq!(e["repositories"], 1);
+    }
+    let env = mine[0]["environment"].as_str().unwrap();
+    let both = get(&format!(
+        "/api/queries/success_rate?window=all&repository={repo}&environment={env}"
+    ));
+    assert_eq!(both.as_array().unwrap(), &vec![mine[0].clone()]);
+    // Nobody's events: no rows, not an error.
+    let none = get("/api/queries/success_rate?window=all&repository=no-such-repository");
+    assert_eq!(none.as_array().unwrap().len(), 0);
+    let long = "r".repeat(300);
+    let (status, _, body) = http_request(
+        a,
+        "GET",
+        &format!("/api/queries/success_rate?repository={long}"),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    // SQL in a scope value is a name like any other.
+    let (status, _, body) = http_request(
+        a,
+        "GET",
+        "/api/queries/success_rate?window=all&repository=x%27%20OR%20%271%27%3D%271",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(json(&body).as_array().unwrap().len(), 0);
+    server.kill();
+}
+
+/// `/api/source` returns the very line an event was read from; `/api/status` counts
+/// snapshots; the page carries its security headers.
+#[test]
+fn source_status_and_the_page_headers() {
+    let (_dir, server) = served(&[]);
+    let a = &server.addr;
+    let (status, _, body) =
+        http_request(a, "GET", "/api/queries/failed_deployments?window=all", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    let failures = json(&body);
+    let first = &failures.as_array().unwrap()[0];
+    let id = first["event_id"].as_str().unwrap();
+    let (status, _, body) = http_request(a, "GET", &format!("/api/source?event_id={id}"), &[], b"").unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let source = json(&body);
+    assert_eq!(source["source_file"], first["source_file"]);
+    assert_eq!(source["source_line"], first["source_line"]);
+    let file = std::fs::read_to_string(first["source_file"].as_str().unwrap()).unwrap();
+    let n = first["source_line"].as_u64().unwrap() as usize;
+    assert_eq!(source["line"].as_str().unwrap(), file.lines().nth(n - 1).unwrap());
+    assert!(
+        source["line"]
+            .as_str()
+            .unwrap()
+            .contains(first["error"].as_str().unwrap())
+    );
+    for (path, want) in [
+        ("/api/source", 400),
+        ("/api/source?event_id=ffff", 404),
+        ("/assets/..%2F..%2Fetc%2Fpasswd", 404),
+        ("/assets/nothing.js", 404),
+    ] {
+        let (status, _, _) = http_request(a, "GET", path, &[], b"").unwrap();
+        assert_eq!(status, want, "{path}");
+    }
+    let (status, _, body) = http_request(a, "GET", "/api/status", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    let status_json = json(&body);
+    assert!(status_json["generation"].as_u64().unwrap() >= 1, "{status_json}");
+    assert_eq!(status_json["ready"], true);
+    let (status, headers, body) = http_request(a, "GET", "/", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("/assets/app.js"));
+    let csp = header(&headers, "content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
     server.kill();
 }

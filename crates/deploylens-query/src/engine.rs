@@ -165,6 +165,43 @@ impl Default for EngineOptions {
     }
 }
 
+/// Which events a query reads: every event, or those of one repository and/or environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scope {
+    /// Only this repository's events.
+    pub repository: Option<String>,
+    /// Only events of this environment.
+    pub environment: Option<String>,
+}
+
+impl Scope {
+    /// No restriction.
+    pub fn is_all(&self) -> bool {
+        self.repository.is_none() && self.environment.is_none()
+    }
+
+    /// `events` restricted to the scope, as a view (the filter is pushed into the scan).
+    fn select(&self, events: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>, QueryError> {
+        use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+        let mut conditions = Vec::new();
+        if let Some(r) = &self.repository {
+            conditions.push(col("repository").eq(lit(r.as_str())));
+        }
+        if let Some(e) = &self.environment {
+            conditions.push(col("environment").eq(lit(e.as_str())));
+        }
+        let mut plan =
+            LogicalPlanBuilder::scan("events", datafusion::datasource::provider_as_source(events), None)?;
+        if let Some(all) = conditions.into_iter().reduce(datafusion::logical_expr::Expr::and) {
+            plan = plan.filter(all)?;
+        }
+        Ok(Arc::new(datafusion::datasource::ViewTable::new(
+            plan.build()?,
+            None,
+        )))
+    }
+}
+
 /// A SQL session over a snapshot of the store: `events`, `rejects`, the views and functions.
 pub struct Engine {
     ctx: SessionContext,
@@ -224,6 +261,39 @@ impl Engine {
         for (name, provider) in &self.tables {
             engine.add_table(name, provider.clone())?;
         }
+        Ok(engine)
+    }
+
+    /// An engine over the same snapshot that sees only the events of `scope`: `events` is the
+    /// selection, and the views are built again over it, so every canned query answers for
+    /// the selection with its own definition (a repository's p95, not a pick from the fleet's
+    /// rows). Its views are computed on first use, like any engine's.
+    pub async fn scoped(&self, scope: &Scope, opts: EngineOptions) -> Result<Engine, QueryError> {
+        if scope.is_all() {
+            return self.sibling(opts);
+        }
+        let ctx = session(opts)?;
+        if let Some((url, store)) = &self.snapshot.object_store {
+            ctx.register_object_store(url, store.clone());
+        }
+        let mut engine = Engine {
+            ctx,
+            snapshot: self.snapshot.clone(),
+            tables: Vec::new(),
+        };
+        for (name, provider) in self
+            .tables
+            .iter()
+            .filter(|(n, _)| n == "events" || n == "rejects")
+        {
+            let provider = if name == "events" {
+                scope.select(provider.clone())?
+            } else {
+                provider.clone()
+            };
+            engine.add_table(name, provider)?;
+        }
+        engine.create_views(opts).await?;
         Ok(engine)
     }
 

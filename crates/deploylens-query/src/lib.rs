@@ -25,7 +25,7 @@ mod window;
 
 pub use bounded::bound_functions;
 pub use canned::{CannedQuery, canned_queries, canned_query};
-pub use engine::{Engine, EngineOptions, FollowingEngine, QueryError, bind_window};
+pub use engine::{Engine, EngineOptions, FollowingEngine, QueryError, Scope, bind_window};
 pub use guard::{AdhocResult, Described, SqlLimits, SqlRunner};
 pub use knowledge::{export_knowledge, load_index};
 pub use percentile::{exact_percentile, percentile_cont_udaf};

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use deploylens_query::encode::Format;
-use deploylens_query::{AdhocResult, Granularity, QueryError, Window, canned_queries, canned_query, now_us};
+use deploylens_query::{
+    AdhocResult, Granularity, QueryError, Scope, Window, canned_queries, canned_query, now_us,
+};
 
 use crate::state::AppState;
 
@@ -111,12 +113,33 @@ pub async fn list_queries() -> impl IntoResponse {
         "queries": list,
         "window_param": "window=1h|24h|7d|30d|all (default 7d; at most 200 years)",
         "as_of_param": "as_of=RFC 3339 or YYYY-MM-DD, from 1970 to a day from now (default now)",
-        "granularity_param": "granularity=day|week|month: one run per period of the window, rows with period_start and period_end (default: the whole window)"
+        "granularity_param": "granularity=day|week|month: one run per period of the window, rows with period_start and period_end (default: the whole window)",
+        "scope_params": "repository=NAME&environment=NAME: the query reads only those events (every view is built again over them)"
     }))
 }
 
-/// `GET /api/queries/{name}?window=7d&as_of=...&granularity=week`: the rows as a JSON array of objects, under
-/// the same limits as `/api/sql`.
+/// Longest repository or environment name a scope may name.
+const MAX_SCOPE_NAME: usize = 256;
+
+/// The `repository` and `environment` parameters: absent or empty means every one.
+fn scope_of(params: &HashMap<String, String>) -> Result<Scope, String> {
+    let one = |key: &str| -> Result<Option<String>, String> {
+        match params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) if v.len() > MAX_SCOPE_NAME => {
+                Err(format!("{key} is longer than {MAX_SCOPE_NAME} bytes"))
+            }
+            Some(v) => Ok(Some(v.to_string())),
+        }
+    };
+    Ok(Scope {
+        repository: one("repository")?,
+        environment: one("environment")?,
+    })
+}
+
+/// `GET /api/queries/{name}?window=7d&as_of=...&granularity=week&repository=r&environment=e`:
+/// the rows as a JSON array of objects, under the same limits as `/api/sql`.
 pub async fn run_query(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -139,10 +162,17 @@ pub async fn run_query(
         Ok(g) => g,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let engines = state.engines().await;
+    let scope = match scope_of(&params) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let engine = match state.scoped_sql(&scope).await {
+        Ok(e) => e,
+        Err(e) => return error(status_of(&e), e.to_string()),
+    };
     match state
         .sql
-        .canned_by_period(engines.sql.clone(), query, window, granularity)
+        .canned_by_period(engine, query, window, granularity)
         .await
     {
         Ok(result) => rows_response(&result, Format::Json),
@@ -172,6 +202,144 @@ pub async fn fixes(State(state): State<AppState>, Query(params): Query<HashMap<S
         },
     );
     Json(json!({ "query": q, "searched": index.len(), "results": hits })).into_response()
+}
+
+/// `GET /api/status`: the generation of the snapshot served (it grows with each commit
+/// published), for a page to know when to refresh; and readiness.
+pub async fn status(State(state): State<AppState>) -> Response {
+    Json(json!({
+        "generation": state.generation.load(std::sync::atomic::Ordering::Relaxed),
+        "ready": state.is_ready(),
+    }))
+    .into_response()
+}
+
+/// Longest line `/api/source` returns; a longer one is cut, and says so.
+const MAX_SOURCE_LINE: usize = 64 * 1024;
+
+/// `GET /api/source?event_id=...`: the line an event was read from, as it stands in its file
+/// on this host. Only a file the store names as an event's source is read.
+pub async fn source(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(id) = params.get("event_id").map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing event_id: GET /api/source?event_id=<id>",
+        );
+    };
+    if id.len() > 128 {
+        return error(StatusCode::BAD_REQUEST, "event_id is longer than 128 bytes");
+    }
+    let engines = state.engines().await;
+    let located = match locate(&engines.engine, id).await {
+        Ok(l) => l,
+        Err(e) => return error(status_of(&e), e.to_string()),
+    };
+    let Some((file, line)) = located else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no stored event has the id {id:?}"),
+        );
+    };
+    let path = std::path::PathBuf::from(&file);
+    let read = tokio::task::spawn_blocking(move || read_line(&path, line)).await;
+    match read {
+        Ok(Ok(Some((text, cut)))) => Json(json!({
+            "event_id": id, "source_file": file, "source_line": line, "line": text, "cut": cut,
+        }))
+        .into_response(),
+        Ok(Ok(None)) => error(
+            StatusCode::NOT_FOUND,
+            format!("{file} has fewer than {line} lines now (rotated or truncated since it was read)"),
+        ),
+        Ok(Err(e)) => error(
+            StatusCode::NOT_FOUND,
+            format!("{file}:{line} cannot be read on this host: {e}"),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the source failed: {e}"),
+        ),
+    }
+}
+
+/// The source file and line of a stored event.
+async fn locate(engine: &deploylens_query::Engine, id: &str) -> Result<Option<(String, u64)>, QueryError> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::prelude::{col, lit};
+    let df = engine
+        .context()
+        .table("events")
+        .await
+        .map_err(QueryError::DataFusion)?
+        .filter(col("event_id").eq(lit(id)))
+        .and_then(|df| {
+            df.select(vec![
+                col("source_file"),
+                datafusion::prelude::cast(col("source_line"), datafusion::arrow::datatypes::DataType::Int64),
+            ])
+        })
+        .and_then(|df| df.limit(0, Some(1)))
+        .map_err(QueryError::DataFusion)?;
+    let batches = df.collect().await.map_err(QueryError::DataFusion)?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let (Some(files), Some(lines)) = (
+        b.column(0).as_string_opt::<i32>(),
+        b.column(1).as_primitive_opt::<Int64Type>(),
+    ) else {
+        return Err(QueryError::Internal(
+            "source columns of an unexpected type".into(),
+        ));
+    };
+    if files.is_null(0) || lines.is_null(0) {
+        return Ok(None);
+    }
+    Ok(Some((files.value(0).to_string(), lines.value(0).max(0) as u64)))
+}
+
+/// Line `n` (from 1) of a file, cut at [`MAX_SOURCE_LINE`] bytes (with `true` when cut), or
+/// `None` if the file has fewer lines. Reads one line at a time: memory stays bounded whatever
+/// the file's size.
+fn read_line(path: &std::path::Path, n: u64) -> std::io::Result<Option<(String, bool)>> {
+    use std::io::{BufRead, Read};
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
+    let mut seen = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let got = (&mut reader)
+            .take(MAX_SOURCE_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        let whole = buf.last() == Some(&b'\n') || got <= MAX_SOURCE_LINE;
+        if !whole {
+            // Skip the rest of an over-long line.
+            let mut rest = Vec::new();
+            loop {
+                rest.clear();
+                let more = (&mut reader).take(1 << 16).read_until(b'\n', &mut rest)?;
+                if more == 0 || rest.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+        }
+        seen += 1;
+        if seen == n {
+            let cut = !whole;
+            buf.truncate(MAX_SOURCE_LINE);
+            let text = String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\n', '\r'])
+                .to_string();
+            return Ok(Some((text, cut)));
+        }
+    }
 }
 
 /// Unknown routes answer JSON too.

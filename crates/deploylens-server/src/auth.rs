@@ -88,7 +88,11 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
     };
     let path = request.uri().path();
     // A preflight carries no credentials; the Origin rules answer it.
+    // The page and its assets hold no data: the page asks for the token and sends it with
+    // each API call.
+    let page = path == "/" || path.starts_with("/assets/");
     let open = (matches!(path, "/healthz" | "/readyz" | "/metrics") && !access.protect_health_and_metrics)
+        || page
         || request.method() == axum::http::Method::OPTIONS;
     if open {
         return next.run(request).await;

@@ -29,6 +29,7 @@ mod pg;
 mod publish;
 mod sql;
 mod state;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -124,23 +125,31 @@ pub struct Access {
 /// Every route, as (method, path): the router and the OpenAPI description (docs/openapi.yaml,
 /// checked by a test) list the same ones.
 pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/assets/{file}"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/api/queries"),
     ("GET", "/api/queries/{name}"),
     ("GET", "/api/fixes"),
+    ("GET", "/api/status"),
+    ("GET", "/api/source"),
     ("POST", "/api/sql"),
 ];
 
 fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(web::index))
+        .route("/assets/{file}", get(web::asset))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(metrics::scrape))
         .route("/api/queries", get(api::list_queries))
         .route("/api/queries/{name}", get(api::run_query))
         .route("/api/fixes", get(api::fixes))
+        .route("/api/status", get(api::status))
+        .route("/api/source", get(api::source))
         .route("/api/sql", axum::routing::post(sql::run_sql))
         .fallback(api::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))

@@ -8,7 +8,7 @@ use tokio::sync::{Notify, RwLock};
 
 use deploylens_collector::CollectorStats;
 use deploylens_knowledge::Index;
-use deploylens_query::{Engine, EngineOptions, SqlRunner};
+use deploylens_query::{Engine, EngineOptions, Scope, SqlRunner};
 use deploylens_store::StoreSnapshot;
 
 use crate::metrics::RenderedMetrics;
@@ -57,7 +57,16 @@ pub(crate) struct AppState {
     ready: Arc<AtomicBool>,
     /// How long the previous scrape took, as f64 bits.
     pub(crate) last_scrape_bits: Arc<AtomicU64>,
+    /// Engines restricted to a repository or environment (the page's filters), of the current
+    /// snapshot only, the most recently used last.
+    scoped: Arc<std::sync::Mutex<Vec<ScopedEngine>>>,
 }
+
+/// A scoped engine and the snapshot generation it was built for.
+type ScopedEngine = (u64, Scope, Arc<Engine>);
+
+/// Scoped engines kept at once: each holds the views of its selection.
+const SCOPED_ENGINES_KEPT: usize = 8;
 
 impl AppState {
     pub(crate) async fn new(
@@ -79,12 +88,49 @@ impl AppState {
             generation: Arc::new(AtomicU64::new(0)),
             ready: Arc::new(AtomicBool::new(false)),
             last_scrape_bits: Arc::new(AtomicU64::new(0)),
+            scoped: Arc::new(std::sync::Mutex::new(Vec::new())),
         })
     }
 
     /// The engines to answer from.
     pub(crate) async fn engines(&self) -> Arc<Engines> {
         self.engines.read().await.clone()
+    }
+
+    /// The client-SQL engine of the current snapshot restricted to `scope` (kept for the next
+    /// request with the same filters until a new snapshot is published).
+    pub(crate) async fn scoped_sql(
+        &self,
+        scope: &Scope,
+    ) -> Result<Arc<Engine>, deploylens_query::QueryError> {
+        // The generation first: if a snapshot is published in between, the entry is of an
+        // older generation than its engine and is dropped at the next request, never served stale.
+        let generation = self.generation.load(Ordering::Relaxed);
+        let engines = self.engines().await;
+        if scope.is_all() {
+            return Ok(engines.sql.clone());
+        }
+        {
+            let mut kept = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+            kept.retain(|(g, _, _)| *g == generation);
+            if let Some(i) = kept.iter().position(|(_, s, _)| s == scope) {
+                let entry = kept.remove(i);
+                let engine = entry.2.clone();
+                kept.push(entry);
+                return Ok(engine);
+            }
+        }
+        let opts = EngineOptions {
+            memory_limit: self.config.sql.memory_bytes,
+            ..EngineOptions::default()
+        };
+        let engine = Arc::new(engines.sql.scoped(scope, opts).await?);
+        let mut kept = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() >= SCOPED_ENGINES_KEPT {
+            kept.remove(0);
+        }
+        kept.push((generation, scope.clone(), engine.clone()));
+        Ok(engine)
     }
 
     pub(crate) async fn set_engines(&self, engines: Engines) {
