@@ -82,7 +82,11 @@ fn text_table(
     terminal: bool,
 ) -> Result<comfy_table::Table, ArrowError> {
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-    let options = FormatOptions::default().with_display_error(true);
+    let options = FormatOptions::default()
+        .with_display_error(true)
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S"));
+    let kinds: Vec<Shown> = schema.fields().iter().map(|f| shown(f)).collect();
     let mut table = comfy_table::Table::new();
     table.load_preset("||--+-++|    ++++++");
     if terminal {
@@ -97,8 +101,17 @@ fn text_table(
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, ArrowError>>()?;
+        let numbers = batch
+            .columns()
+            .iter()
+            .zip(&kinds)
+            .map(|(c, how)| numbers_as_text(c, *how))
+            .collect::<Result<Vec<_>, ArrowError>>()?;
         for row in 0..batch.num_rows() {
-            table.add_row(formatters.iter().map(|f| comfy_table::Cell::new(f.value(row))));
+            table.add_row(formatters.iter().zip(&numbers).map(|(f, n)| match n {
+                Some(text) => comfy_table::Cell::new(&text[row]),
+                None => comfy_table::Cell::new(f.value(row)),
+            }));
         }
     }
     Ok(table)
@@ -198,33 +211,97 @@ fn is_span(t: &DataType) -> bool {
     matches!(t, DataType::Duration(_) | DataType::Interval(_))
 }
 
-/// A span of seconds for people: `13d 14h 0m`, `1h 2m 3s`, `2m 3.5s`, `0.25s`.
+/// A span of seconds for people, in its two largest units (cut, not rounded): `13d 14h`,
+/// `1h 8m`, `2m 3s`; under a minute with up to two decimals: `3.5s`, `0.25s`.
 pub fn human_seconds(seconds: f64) -> String {
     if !seconds.is_finite() {
         return seconds.to_string();
     }
     let sign = if seconds < 0.0 { "-" } else { "" };
     let s = seconds.abs();
-    let (days, hours, minutes) = (
-        (s / 86_400.0).floor(),
-        (s % 86_400.0 / 3_600.0).floor(),
-        (s % 3_600.0 / 60.0).floor(),
-    );
-    let rest = s % 60.0;
-    let secs = if rest.fract() == 0.0 {
-        format!("{rest:.0}s")
-    } else {
-        format!("{}s", (rest * 1000.0).round() / 1000.0)
-    };
-    if days > 0.0 {
-        format!("{sign}{days}d {hours}h {minutes}m")
-    } else if hours > 0.0 {
-        format!("{sign}{hours}h {minutes}m {secs}")
-    } else if minutes > 0.0 {
-        format!("{sign}{minutes}m {secs}")
-    } else {
-        format!("{sign}{secs}")
+    if s < 60.0 {
+        return format!("{sign}{}s", trim_decimals(s, 2));
     }
+    let whole = s.floor() as u64;
+    let (days, hours, minutes, secs) = (
+        whole / 86_400,
+        whole % 86_400 / 3_600,
+        whole % 3_600 / 60,
+        whole % 60,
+    );
+    if days > 0 {
+        format!("{sign}{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{sign}{hours}h {minutes}m")
+    } else {
+        format!("{sign}{minutes}m {secs}s")
+    }
+}
+
+/// `x` with at most `digits` decimals, trailing zeros dropped.
+fn trim_decimals(x: f64, digits: usize) -> String {
+    let text = format!("{x:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// How a table shows a column, from its name and type: one rule for every table (reports,
+/// ad-hoc SQL, HTTP's text/plain), none for CSV, JSON or NDJSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// `*_ratio` and `*_rate` floats: `88.4%`.
+    Percent,
+    /// Numeric `*_seconds`: [`human_seconds`].
+    Seconds,
+    /// Other floats: two decimals, or four significant ones below 1.
+    Decimal,
+    /// As Arrow displays it (timestamps cut to the second by the format options).
+    Plain,
+}
+
+fn shown(field: &Field) -> Shown {
+    let name = field.name();
+    let t = field.data_type();
+    if t.is_floating() && (name.ends_with("_ratio") || name.ends_with("_rate")) {
+        Shown::Percent
+    } else if t.is_numeric() && name.ends_with("_seconds") {
+        Shown::Seconds
+    } else if t.is_floating() {
+        Shown::Decimal
+    } else {
+        Shown::Plain
+    }
+}
+
+/// The cells of a numeric column shown as `how`; `None` for [`Shown::Plain`].
+fn numbers_as_text(column: &ArrayRef, how: Shown) -> Result<Option<Vec<String>>, ArrowError> {
+    if how == Shown::Plain {
+        return Ok(None);
+    }
+    let floats = datafusion::arrow::compute::cast(column, &DataType::Float64)?;
+    let floats = floats
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Float64Array>()
+        .ok_or_else(|| ArrowError::CastError("not a number".into()))?;
+    Ok(Some(
+        floats
+            .iter()
+            .map(|v| match v {
+                None => String::new(),
+                Some(x) if !x.is_finite() => x.to_string(),
+                Some(x) => match how {
+                    Shown::Percent => format!("{}%", trim_decimals(x * 100.0, 1)),
+                    Shown::Seconds => human_seconds(x),
+                    Shown::Decimal if x.abs() >= 1.0 || x == 0.0 => trim_decimals(x, 2),
+                    Shown::Decimal => format!("{}", format!("{x:.4}").parse::<f64>().unwrap_or(x)),
+                    Shown::Plain => String::new(),
+                },
+            })
+            .collect(),
+    ))
 }
 
 fn has_spans(schema: &SchemaRef) -> bool {
@@ -367,11 +444,68 @@ mod tests {
         assert_eq!(text(Format::Csv), "span\n1173600.0\n123.5\n\"\"\n");
         let table = text(Format::Table);
         assert!(
-            table.contains("| 13d 14h 0m |") && table.contains("| 2m 3.5s    |"),
+            table.contains("| 13d 14h |") && table.contains("| 2m 3s   |"),
             "{table}"
         );
-        assert_eq!(human_seconds(3_723.0), "1h 2m 3s");
+        assert_eq!(human_seconds(3_723.0), "1h 2m");
+        assert_eq!(human_seconds(4_131.3745), "1h 8m");
         assert_eq!(human_seconds(-0.25), "-0.25s");
+        assert_eq!(human_seconds(59.999), "60s");
+        assert_eq!(human_seconds(61.0), "1m 1s");
+    }
+
+    #[test]
+    fn a_table_shows_ratios_as_percentages_seconds_as_spans_and_times_to_the_second() {
+        use datafusion::arrow::array::{Float64Array, TimestampMicrosecondArray};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("success_ratio", DataType::Float64, true),
+            Field::new("p95_seconds", DataType::Float64, true),
+            Field::new("per_day", DataType::Float64, true),
+            Field::new(
+                "at",
+                DataType::Timestamp(
+                    datafusion::arrow::datatypes::TimeUnit::Microsecond,
+                    Some("UTC".into()),
+                ),
+                true,
+            ),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Float64Array::from(vec![Some(0.8844621513944223), None])),
+                Arc::new(Float64Array::from(vec![Some(4131.3745), Some(12.25)])),
+                Arc::new(Float64Array::from(vec![Some(9.571428), Some(0.012345)])),
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![Some(1_764_625_842_647_000), None])
+                        .with_timezone("UTC"),
+                ),
+            ],
+        )
+        .unwrap();
+        let table =
+            String::from_utf8(to_vec(&schema, std::slice::from_ref(&batch), Format::Table).unwrap()).unwrap();
+        for shown in [
+            "88.4%",
+            "1h 8m",
+            "12.25s",
+            "9.57",
+            "0.0123",
+            "2025-12-01 21:50:42",
+        ] {
+            assert!(table.contains(shown), "{shown} in\n{table}");
+        }
+        assert!(
+            !table.contains("0.88446") && !table.contains("4131") && !table.contains(".647"),
+            "{table}"
+        );
+        // Programs get the values unchanged.
+        let json =
+            String::from_utf8(to_vec(&schema, std::slice::from_ref(&batch), Format::Json).unwrap()).unwrap();
+        assert!(
+            json.contains("0.8844621513944223") && json.contains("4131.3745"),
+            "{json}"
+        );
     }
 
     fn batch() -> (SchemaRef, RecordBatch) {
