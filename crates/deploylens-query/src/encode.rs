@@ -448,7 +448,7 @@ mod tests {
             "{table}"
         );
         assert_eq!(human_seconds(3_723.0), "1h 2m");
-        assert_eq!(human_seconds(4_131.3745), "1h 8m");
+        assert_eq!(human_seconds(4131.3745), "1h 8m");
         assert_eq!(human_seconds(-0.25), "-0.25s");
         assert_eq!(human_seconds(59.999), "60s");
         assert_eq!(human_seconds(61.0), "1m 1s");
