@@ -286,7 +286,11 @@ fn token_rules() {
     // The page holds no data and asks for the token; what it reads needs the token.
     assert_eq!(http_request(a, "GET", "/", &[], b"").unwrap().0, 200);
     assert_eq!(http_request(a, "GET", "/assets/app.js", &[], b"").unwrap().0, 200);
-    for path in ["/api/status", "/api/source?event_id=x", "/api/queries/success_rate"] {
+    for path in [
+        "/api/status",
+        "/api/source?event_id=x",
+        "/api/queries/success_rate",
+    ] {
         assert_eq!(http_request(a, "GET", path, &[], b"").unwrap().0, 401, "{path}");
     }
     server.kill();
