@@ -16,11 +16,14 @@ Builds release, generates demo ecosystems with `deploylens demo`, then measures:
               watching 1,000 repositories; /metrics scrape latency with 1,000 x 3 series sets
   wire        the dashboard panels' queries 1,000 times each over the Postgres protocol (psycopg)
               and over HTTP JSON (POST /api/sql): p50 and p99 side by side
+  page        the dashboard page (GET /) in headless Chromium over 1,000 repositories: navigation
+              start -> every panel rendered, median of 5 fresh loads; the same after a repository filter
   search      `fixes` search latency over one million past failures
   grouping    grouping accuracy on the labeled real log lines of testdata/logs, against Drain3
               (bench/grouping.py)
 and writes docs/benchmarks.md. Medians of repeated runs; ratios against DuckDB, deltalake and cat.
-Python packages: duckdb, deltalake, pyarrow, psycopg and drain3 (pip install duckdb deltalake pyarrow 'psycopg[binary]' drain3).
+Python packages: duckdb, deltalake, pyarrow, psycopg, drain3 and websocket-client (pip install duckdb deltalake pyarrow 'psycopg[binary]' drain3 websocket-client);
+Debian's chromium for the page section (scripts/install-test-deps.sh installs chromium and websocket-client).
 
     python3 bench/run.py [--sizes 100000,1000000,10000000] [--refresh-size 1000000] [--repeat 5]
                          [--history-commits 10000] [--collectors-seconds 30] [--quick] [--no-build]
@@ -475,6 +478,57 @@ def bench_search(n, binary=None):
     cmd = [binary] if binary else ["cargo", "run", "-q", "--release", "-p", "deploylens-knowledge", "--example", "search_bench", "--"]
     out = subprocess.run(cmd + [str(n), "2000"], cwd=ROOT, capture_output=True, check=True).stdout
     return json.loads(out)
+
+
+def page_check_module():
+    """The browser test driver (crates/deploylens-cli/tests/web/page_check.py): its DevTools helpers."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("page_check", os.path.join(ROOT, "crates", "deploylens-cli", "tests", "web", "page_check.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_page(work, repos=1000, events=200_000, days=30, loads=5):
+    """The dashboard page in headless Chromium: navigation start -> body[data-state=ready] (every
+    panel fetched and drawn) over `loads` fresh loads with the HTTP cache off, and after each the
+    time from choosing a repository in the filter to the next ready."""
+    pc = page_check_module()
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        raise RuntimeError("no chromium: run scripts/install-test-deps.sh")
+    eco, data = os.path.join(work, "eco-page"), os.path.join(work, "dl-page")
+    shutil.rmtree(eco, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    sh([BIN, "--quiet", "demo", eco, "--repos", str(repos), "--events", str(events), "--days", str(days), "--seed", "11"], stdout=subprocess.DEVNULL)
+    names = sorted({f.split(os.sep)[-5] for f in files_of(eco)})
+    picks = [names[i * len(names) // loads] for i in range(loads)]
+    server, rec, proc, profile = Server(data, [eco], "page", work), pc.Recorder(), None, None
+    try:
+        ready_seconds = server.wait_ready(timeout=300)
+        proc, profile, cdp = pc.open_page(chromium, rec)
+        first, filtered, panels = [], [], {}
+        for repo in picks:
+            pc.navigate(cdp, f"http://{server.addr}/")
+            pc.wait_render(cdp, 0, 120, "first render")
+            first.append(pc.evaluate(cdp, "window.__dl.ready[0]"))
+            panels = pc.evaluate(cdp, pc.PANEL_INFO)
+            filtered.append(pc.choose(cdp, {"#filter-repository": repo}, timeout=120, check=f"filter by {repo}"))
+        cdp.pump(0.5)
+        problems = [i for i in rec.items if not rec.excused(i)]
+    finally:
+        if proc:
+            pc.stop_browser(proc, profile)
+        server.stop()
+        shutil.rmtree(eco, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
+    version = subprocess.run([chromium, "--version"], capture_output=True, text=True).stdout.split(" built on")[0].strip()
+    return {"repositories": repos, "events": events, "days": days, "loads": loads, "chromium": version, "serve_ready_seconds": ready_seconds,
+            "first_render_ms": first, "filtered_render_ms": filtered, "filtered_repositories": picks,
+            "first_render_median_ms": statistics.median(first), "first_render_max_ms": max(first),
+            "filtered_render_median_ms": statistics.median(filtered), "filtered_render_max_ms": max(filtered),
+            "rows": {k: v["rows"] for k, v in panels.items()}, "console_problems": len(problems), "console_problem_examples": problems[:3]}
 
 
 # --- a table with a long history ------------------------------------------------------------
@@ -960,6 +1014,14 @@ def write_report(res, path):
               f"| Postgres protocol (psycopg) | {w['pg_requests']:,} | {w['pg_p50_ms']:.2f} ms | {w['pg_p99_ms']:.2f} ms |",
               f"| HTTP JSON (`POST /api/sql`) | {w['http_requests']:,} | {w['http_p50_ms']:.2f} ms | {w['http_p99_ms']:.2f} ms |", "",
               f"HTTP / Postgres, p50: {w['http_p50_ms']/w['pg_p50_ms']:.2f}x; p99: {w['http_p99_ms']/w['pg_p99_ms']:.2f}x. Rows per query (equal on both faces, checked): {', '.join(f'{k} {v}' for k, v in w['rows'].items())}."]
+    pg = res.get("page")
+    if pg:
+        L += ["", "## Dashboard page", "",
+              f"`GET /` of `deploylens serve` over {pg['repositories']:,} repositories ({pg['events']:,} events over {pg['days']} days), loaded in headless {pg['chromium']} driven over the DevTools protocol (the helpers of `crates/deploylens-cli/tests/web/page_check.py`), the HTTP cache off, the browser on the same machine. First render: from navigation start to `body[data-state=ready]`, i.e. the page, its assets and every panel's queries (7 days, all repositories) fetched and drawn. Filtered: from choosing a repository to the next ready. {pg['loads']} fresh loads, each followed by one repository filter.", "",
+              "| figure | median | max | target |", "|---|---|---|---|",
+              f"| first render | {pg['first_render_median_ms']:.0f} ms | {pg['first_render_max_ms']:.0f} ms | < 2 s |",
+              f"| filtered render (one repository) | {pg['filtered_render_median_ms']:.0f} ms | {pg['filtered_render_max_ms']:.0f} ms | < 2 s |", "",
+              f"Rows the panels received: {', '.join(f'{k} {v:,}' for k, v in pg['rows'].items())}. Console errors and failed requests during the run: {pg['console_problems']}."]
     s = res.get("search")
     if s:
         carried = f" Not measured in this run (the release `search_bench` example was not built); these are the figures of the run of {s['carried_from']}. The search does not read the store." if s.get("carried_from") else ""
@@ -1040,7 +1102,7 @@ def kept_analysis(path):
     return m.group(0) if m else ""
 
 
-SECTIONS = ("ingest", "refresh", "history", "collectors", "live", "wire", "search", "grouping")
+SECTIONS = ("ingest", "refresh", "history", "collectors", "live", "wire", "page", "search", "grouping")
 
 
 def search_binary(no_build):
@@ -1133,6 +1195,10 @@ def main():
         if "wire" in sections:
             res["wire"] = bench_wire(work, events=20000 if a.quick else 100_000, rounds=20 if a.quick else 1000)
             print("wire", json.dumps(res["wire"]), flush=True)
+            save()
+        if "page" in sections:
+            res["page"] = bench_page(work, repos=100 if a.quick else 1000, events=10_000 if a.quick else 200_000, loads=2 if a.quick else 5)
+            print("page", json.dumps({k: v for k, v in res["page"].items() if k != "console_problem_examples"}), flush=True)
             save()
         if "search" in sections:
             binary = search_binary(a.no_build)

@@ -12,3 +12,5 @@ $bin --data-dir "$out/data" ingest "$out/ecosystem"
 $bin --data-dir "$out/data" report --window 30d
 echo
 echo "Try: $bin --data-dir $out/data sql \"SELECT repository, count(*) FROM deployments GROUP BY 1 ORDER BY 2 DESC\""
+echo "The dashboard: $bin --data-dir $out/data serve $out/ecosystem   then open http://127.0.0.1:9464/"
+echo "  live: $bin demo $out/live --live &  $bin --data-dir $out/live-data serve $out/live"

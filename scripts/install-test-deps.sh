@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests use besides Rust: Python readers of the tables (DuckDB, pyarrow,
 # deltalake, polars, Spark with a Java runtime), moto's S3 server, psql, psycopg and SQLAlchemy, and
-# numpy for the independent cross-checks, jsonschema for the schema check, and Prometheus'
-# promtool for the rule and metrics checks. Safe to run again; skips what is present.
+# numpy for the independent cross-checks, jsonschema for the schema check, Prometheus'
+# promtool for the rule and metrics checks, and Debian's Chromium with websocket-client for the
+# dashboard page's browser test (headless, driven over the DevTools protocol). Safe to run
+# again; skips what is present.
 set -euo pipefail
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -29,11 +31,18 @@ if ! command -v java >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
 fi
 
+# Chromium (headless) runs the dashboard page in the browser test (tests/web.rs).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Debian's chromium (for the dashboard page's browser test)"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 # moto's server is the local S3-compatible store of the shared-table tests; pyspark reads the
 # Delta table's files in the other-engines test; psycopg and SQLAlchemy are the Python clients
-# of the Postgres-protocol tests.
-python3 - <<'PY' || python3 -m pip install -q duckdb pyarrow numpy jsonschema mcp pyyaml deltalake polars 'moto[server]' pyspark 'psycopg[binary]' sqlalchemy
-import duckdb, pyarrow, numpy, jsonschema, mcp, yaml, deltalake, polars, moto.server, pyspark, psycopg, sqlalchemy  # noqa: F401
+# of the Postgres-protocol tests; websocket-client speaks the DevTools protocol to Chromium.
+python3 - <<'PY' || python3 -m pip install -q duckdb pyarrow numpy jsonschema mcp pyyaml deltalake polars 'moto[server]' pyspark 'psycopg[binary]' sqlalchemy websocket-client
+import duckdb, pyarrow, numpy, jsonschema, mcp, yaml, deltalake, polars, moto.server, pyspark, psycopg, sqlalchemy, websocket  # noqa: F401
 PY
 
 if ! cargo nextest --version >/dev/null 2>&1; then

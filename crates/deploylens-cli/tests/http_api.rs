@@ -492,6 +492,23 @@ fn a_scoped_canned_query_answers_for_the_selection_alone() {
     )
     .unwrap();
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    // `limit` keeps the first rows and says that it cut.
+    let (status, headers, body) =
+        http_request(a, "GET", "/api/queries/success_rate?window=all&limit=2", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(json(&body).as_array().unwrap(), &rows[..2].to_vec());
+    assert_eq!(header(&headers, "x-deploylens-truncated"), Some("true"));
+    for bad in ["0", "-1", "many"] {
+        let (status, _, _) = http_request(
+            a,
+            "GET",
+            &format!("/api/queries/success_rate?limit={bad}"),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(status, 400, "limit={bad}");
+    }
     // SQL in a scope value is a name like any other.
     let (status, _, body) = http_request(
         a,

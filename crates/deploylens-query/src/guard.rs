@@ -204,9 +204,26 @@ impl SqlRunner {
         window: Window,
         granularity: Granularity,
     ) -> Result<AdhocResult, QueryError> {
+        self.canned_rows(engine, query, window, granularity, None).await
+    }
+
+    /// [`canned_by_period`](Self::canned_by_period), returning at most `max_rows` rows (and
+    /// never more than the runner's own row limit).
+    pub async fn canned_rows(
+        &self,
+        engine: Arc<Engine>,
+        query: CannedQuery,
+        window: Window,
+        granularity: Granularity,
+        max_rows: Option<usize>,
+    ) -> Result<AdhocResult, QueryError> {
         // The canned SQL is ours: its joins are bounded by the window, not refused.
         let limits = SqlLimits {
             refuse_unbounded_joins: false,
+            max_rows: match (self.limits.max_rows, max_rows) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             ..self.limits
         };
         self.spawn(async move {

@@ -138,8 +138,8 @@ fn scope_of(params: &HashMap<String, String>) -> Result<Scope, String> {
     })
 }
 
-/// `GET /api/queries/{name}?window=7d&as_of=...&granularity=week&repository=r&environment=e`:
-/// the rows as a JSON array of objects, under the same limits as `/api/sql`.
+/// `GET /api/queries/{name}?window=7d&as_of=...&granularity=week&repository=r&environment=e&limit=n`:
+/// the rows as a JSON array of objects (the first `limit`), under the same limits as `/api/sql`.
 pub async fn run_query(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -166,13 +166,23 @@ pub async fn run_query(
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+        None => None,
+        Some(Ok(n)) if n >= 1 => Some(n),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "limit must be a whole number of rows, at least 1",
+            );
+        }
+    };
     let engine = match state.scoped_sql(&scope).await {
         Ok(e) => e,
         Err(e) => return error(status_of(&e), e.to_string()),
     };
     match state
         .sql
-        .canned_by_period(engine, query, window, granularity)
+        .canned_rows(engine, query, window, granularity, limit)
         .await
     {
         Ok(result) => rows_response(&result, Format::Json),

@@ -30,6 +30,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../web/app.css"),
     ),
     (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../web/favicon.svg"),
+    ),
+    (
         "uPlot.iife.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../web/vendor/uplot/uPlot.iife.min.js"),

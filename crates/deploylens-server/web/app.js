@@ -142,7 +142,9 @@
       class: kind === "text" || kind === "time" ? null : "num",
     }, FORMATS[kind](v));
     if (kind === "ratio" && v !== null && v !== undefined) {
-      const bar = el("span", { class: "bar bar-" + Math.round(v * 10) + (v < 0.8 ? " low" : v < 0.95 ? " mid" : "") });
+      const bar = el("span", { class: "bar" + (v < 0.8 ? " low" : v < 0.95 ? " mid" : "") });
+      // Through the CSSOM, which the page's policy allows (a style attribute it would not).
+      bar.style.width = (Math.max(0, Math.min(1, v)) * 4).toFixed(2) + "rem";
       td.prepend(bar);
     }
     if (key.endsWith("status") && v) td.classList.add("status-" + v);
@@ -172,7 +174,8 @@
     t.append(body);
     container.append(t);
     if (rows.length > TABLE_ROWS) {
-      container.append(el("p", { class: "more" }, (rows.length - TABLE_ROWS) + " more rows: narrow the filters."));
+      const more = opts.limited ? "More rows" : (rows.length - TABLE_ROWS) + " more rows";
+      container.append(el("p", { class: "more" }, more + ": narrow the filters."));
     }
   }
 
@@ -252,8 +255,10 @@
 
   function sourceLink(row) {
     if (!row.event_id) return el("span", {}, "–");
-    const a = el("a", { class: "source", href: "/api/source?event_id=" + encodeURIComponent(row.event_id) },
-      (row.source_file || "?") + ":" + (row.source_line ?? "?"));
+    const where = (row.source_file || "?") + ":" + (row.source_line ?? "?");
+    const a = el("a", { class: "source", title: where, href: "/api/source?event_id=" + encodeURIComponent(row.event_id) });
+    // Cut from the left (the file name and line stay in view), the path kept left to right.
+    a.append(el("span", {}, where));
     a.addEventListener("click", (e) => { e.preventDefault(); showSource(a.getAttribute("href")); });
     return a;
   }
@@ -266,6 +271,7 @@
       ["environment", "environment", "text"], ["version", "version", "text"],
       ["error", "error", "text"], ["fix", "fix written down", "text"],
     ], {
+      limited: true,
       decorate(tr, row) {
         const err = tr.querySelector('[data-column="error"]');
         err.classList.add("error");
@@ -366,7 +372,8 @@
       const [frequency, comparison, success, trend, failures, environments, uptime] = await Promise.all([
         query("deploy_frequency", f), query("repository_comparison", f), query("success_rate", f),
         query("environment_summary", f, { granularity: trendGranularity(f.window) }),
-        query("failed_deployments", f), query("environment_summary", f), query("uptime", f),
+        query("failed_deployments", f, { limit: String(TABLE_ROWS + 1) }), query("environment_summary", f),
+        query("uptime", f),
       ]);
       renderFrequency(frequency, comparison);
       renderSuccess(success);
