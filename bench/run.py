@@ -1099,7 +1099,8 @@ def kept_analysis(path):
     except OSError:
         return ""
     m = re.search(r"^## What limits it.*?(?=^## Raw figures)", text, re.S | re.M)
-    return m.group(0) if m else ""
+    # Without its trailing blank lines: the report adds its own, one rerun after another.
+    return m.group(0).rstrip("\n") + "\n" if m else ""
 
 
 SECTIONS = ("ingest", "refresh", "history", "collectors", "live", "wire", "page", "search", "grouping")
