@@ -168,14 +168,47 @@ impl std::hash::Hasher for IdHasher {
 /// A set of event ids.
 pub type IdSet = std::collections::HashSet<u128, std::hash::BuildHasherDefault<IdHasher>>;
 
-/// The ids of every stored event, as a writer keeps them to drop repeats: the one structure of
-/// an ingest that grows with the history (16 bytes per event and the table's slack). It is
-/// split into 64 sets by the leading bits of the id, so that growing it rehashes one small set
-/// at a time: a single table would briefly hold its old and its doubled copy, half again the
-/// memory of the ids themselves.
+/// What [`StoredIds`] knows of an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Not stored.
+    Absent,
+    /// Stored.
+    Present,
+    /// A stored id shares its first 48 bits: the exact ids must decide
+    /// ([`StoredIds::make_exact`]). About one new id in 28 million per million stored, and
+    /// every repeat of an event stored before the last merge.
+    Unsure,
+}
+
+/// The ids of every stored event, as a writer keeps them to drop repeats: the one structure
+/// of an ingest that grows with the history, so it keeps about 4 bytes per event instead of
+/// the 16 of an id and a hash table's slack.
+///
+/// Ids are kept as their first 48 bits: the top 16 choose one of 65,536 buckets, and the next
+/// 32 are kept sorted within it. Ids added since the last merge are held whole in a small
+/// set, merged in when it reaches [`StoredIds::MERGE_AT`]. A 48-bit match is only a maybe
+/// ([`Lookup::Unsure`]): the caller then loads every id whole ([`StoredIds::make_exact`]) and
+/// the set answers exactly from then on, at the old cost. Without repeats that never happens
+/// in practice, and memory grows by about 4 MiB per million stored events.
+///
+/// ```
+/// use deploylens_model::{Lookup, StoredIds};
+/// let mut ids = StoredIds::default();
+/// ids.insert(42);
+/// assert_eq!(ids.lookup(&42), Lookup::Present);
+/// assert_eq!(ids.lookup(&7 << 100), Lookup::Absent);
+/// ```
 #[derive(Clone)]
 pub struct StoredIds {
-    shards: Vec<IdSet>,
+    /// `starts[b]..starts[b + 1]` is bucket `b` of `low`.
+    starts: Vec<u32>,
+    /// Bits 80..112 of each merged id, sorted within each bucket.
+    low: Vec<u32>,
+    /// Ids added since the last merge, whole.
+    recent: IdSet,
+    /// Every id whole, once an unsure lookup asked for them; then the rest is unused.
+    exact: Option<IdSet>,
 }
 
 impl Default for StoredIds {
@@ -185,41 +218,137 @@ impl Default for StoredIds {
 }
 
 impl StoredIds {
-    const SHARD_BITS: u32 = 6;
+    const BUCKETS: usize = 1 << 16;
+    /// Whole ids held before they are merged into the compact part (about 8 MiB).
+    pub const MERGE_AT: usize = 1 << 18;
 
-    /// An empty set with room for about `ids` ids.
+    /// An empty set; `ids` is a hint of how many will be added.
     pub fn with_capacity(ids: usize) -> Self {
-        let shards = 1usize << Self::SHARD_BITS;
-        let each = ids.div_ceil(shards);
         StoredIds {
-            shards: (0..shards)
-                .map(|_| IdSet::with_capacity_and_hasher(each, Default::default()))
-                .collect(),
+            starts: vec![0; Self::BUCKETS + 1],
+            low: Vec::with_capacity(ids),
+            recent: IdSet::with_capacity_and_hasher(ids.min(Self::MERGE_AT), Default::default()),
+            exact: None,
         }
     }
 
-    fn shard(id: u128) -> usize {
-        (id >> (128 - Self::SHARD_BITS)) as usize
+    fn bucket(id: u128) -> usize {
+        (id >> 112) as usize
     }
 
-    /// Whether the id is in the set.
-    pub fn contains(&self, id: &u128) -> bool {
-        self.shards[Self::shard(*id)].contains(id)
+    fn low_bits(id: u128) -> u32 {
+        (id >> 80) as u32
     }
 
-    /// Adds an id; false if it was there already.
-    pub fn insert(&mut self, id: u128) -> bool {
-        self.shards[Self::shard(id)].insert(id)
+    /// Whether the id is stored, or may be.
+    pub fn lookup(&self, id: &u128) -> Lookup {
+        if let Some(exact) = &self.exact {
+            return if exact.contains(id) {
+                Lookup::Present
+            } else {
+                Lookup::Absent
+            };
+        }
+        if self.recent.contains(id) {
+            return Lookup::Present;
+        }
+        let b = Self::bucket(*id);
+        let bucket = &self.low[self.starts[b] as usize..self.starts[b + 1] as usize];
+        if bucket.binary_search(&Self::low_bits(*id)).is_ok() {
+            Lookup::Unsure
+        } else {
+            Lookup::Absent
+        }
     }
 
-    /// The number of ids held.
+    /// Adds an id.
+    pub fn insert(&mut self, id: u128) {
+        if let Some(exact) = &mut self.exact {
+            exact.insert(id);
+            return;
+        }
+        if self.recent.insert(id) && self.recent.len() >= Self::MERGE_AT {
+            self.merge();
+        }
+    }
+
+    /// From now on, answers from `all`, every stored id whole (the ids added meanwhile are
+    /// kept too).
+    pub fn make_exact(&mut self, mut all: IdSet) {
+        all.extend(self.recent.drain());
+        self.exact = Some(all);
+        self.low = Vec::new();
+        self.starts = Vec::new();
+    }
+
+    /// Whether the set answers exactly (after [`make_exact`](Self::make_exact)).
+    pub fn is_exact(&self) -> bool {
+        self.exact.is_some()
+    }
+
+    /// Merges the recent ids into the compact part, in place: the array grows by the new
+    /// entries (a large block grows by remapping, without a copy), and the two sorted runs of
+    /// each bucket are merged from the back, so no second copy of the ids is ever held. A
+    /// prefix may be held twice; lookups do not mind.
+    fn merge(&mut self) {
+        let mut fresh: Vec<(u16, u32)> = self
+            .recent
+            .drain()
+            .map(|id| (Self::bucket(id) as u16, Self::low_bits(id)))
+            .collect();
+        fresh.sort_unstable();
+        let old_len = self.low.len();
+        self.low.resize(old_len + fresh.len(), 0);
+        let low = &mut self.low;
+        let mut starts = vec![0u32; Self::BUCKETS + 1];
+        let mut w = low.len();
+        starts[Self::BUCKETS] = w as u32;
+        let mut f = fresh.len();
+        for b in (0..Self::BUCKETS).rev() {
+            let (old_start, mut i) = (self.starts[b] as usize, self.starts[b + 1] as usize);
+            let mut j = f;
+            while f > 0 && fresh[f - 1].0 as usize == b {
+                f -= 1;
+            }
+            // The write position stays at or past the read position of the old run: it is
+            // ahead by the new entries of this bucket and the ones before it.
+            while i > old_start || j > f {
+                let take_old = j == f || (i > old_start && low[i - 1] > fresh[j - 1].1);
+                w -= 1;
+                if take_old {
+                    i -= 1;
+                    low[w] = low[i];
+                } else {
+                    j -= 1;
+                    low[w] = fresh[j].1;
+                }
+            }
+            starts[b] = w as u32;
+        }
+        self.starts = starts;
+        self.recent.shrink_to(Self::MERGE_AT);
+    }
+
+    /// Ids held: whole ones, plus the 48-bit prefixes of merged ones.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(IdSet::len).sum()
+        match &self.exact {
+            Some(e) => e.len(),
+            None => self.low.len() + self.recent.len(),
+        }
     }
 
     /// Whether no id is held.
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(IdSet::is_empty)
+        self.len() == 0
+    }
+
+    /// Bytes of memory held, for the benchmarks and the tests of the bound.
+    pub fn heap_bytes(&self) -> usize {
+        let set = |s: &IdSet| s.capacity() * 17;
+        self.low.capacity() * 4
+            + self.starts.capacity() * 4
+            + set(&self.recent)
+            + self.exact.as_ref().map_or(0, set)
     }
 }
 
@@ -245,19 +374,48 @@ mod tests {
     }
 
     #[test]
-    fn stored_ids_hold_ids_from_every_shard() {
+    fn stored_ids_answer_present_absent_or_unsure_and_exactly_once_asked() {
+        let spread = |i: u128| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+        let n = StoredIds::MERGE_AT * 2 + 1000;
         let mut ids = StoredIds::default();
-        let sample: Vec<u128> = (0..1000u128)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
-            .collect();
-        for id in &sample {
-            assert!(ids.insert(*id));
+        for i in 0..n as u128 {
+            ids.insert(spread(i));
         }
-        ids.extend(sample.iter().copied());
-        assert_eq!(ids.len(), 1000);
-        assert!(sample.iter().all(|id| ids.contains(id)));
-        assert!(!ids.contains(&3) && !ids.is_empty());
-        assert!(ids.shards.iter().filter(|s| !s.is_empty()).count() > 32);
+        // Merged twice: the old ids are unsure (their prefixes match), the recent present.
+        assert_eq!(ids.low.len(), StoredIds::MERGE_AT * 2);
+        assert!((0..100).all(|i| ids.lookup(&spread(i)) == Lookup::Unsure));
+        // No stored id is ever absent, through any number of merges.
+        assert!((0..n as u128).all(|i| ids.lookup(&spread(i)) != Lookup::Absent));
+        assert_eq!(ids.lookup(&spread(n as u128 - 1)), Lookup::Present);
+        // New ids are absent, but for a rare 48-bit coincidence.
+        let unsure = (n as u128..n as u128 + 100_000)
+            .filter(|i| ids.lookup(&spread(*i)) != Lookup::Absent)
+            .count();
+        assert!(unsure <= 2, "{unsure} new ids taken as maybe stored");
+        // An id differing only below the 48 bits is unsure, never absent: no repeat is missed.
+        let twin = spread(5) ^ 1;
+        assert_eq!(ids.lookup(&twin), Lookup::Unsure);
+        // Each bucket sorted, every merged id in its bucket.
+        for b in 0..StoredIds::BUCKETS {
+            let bucket = &ids.low[ids.starts[b] as usize..ids.starts[b + 1] as usize];
+            assert!(bucket.windows(2).all(|w| w[0] <= w[1]), "bucket {b}");
+        }
+        assert_eq!(ids.starts[0], 0);
+        assert_eq!(ids.starts[StoredIds::BUCKETS] as usize, ids.low.len());
+        // About 4 bytes per id, not 30.
+        assert!(
+            ids.heap_bytes() < n * 4 + (9 << 20),
+            "{} bytes for {n} ids",
+            ids.heap_bytes()
+        );
+        let all: IdSet = (0..n as u128).map(spread).collect();
+        ids.make_exact(all);
+        ids.insert(7);
+        assert!(ids.is_exact());
+        assert_eq!(ids.lookup(&spread(5)), Lookup::Present);
+        assert_eq!(ids.lookup(&twin), Lookup::Absent);
+        assert_eq!(ids.lookup(&7), Lookup::Present);
+        assert_eq!(ids.len(), n + 1);
     }
 
     /// Stored ids are compared with the ids of lines read later, possibly by a newer

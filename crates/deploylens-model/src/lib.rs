@@ -18,7 +18,7 @@ pub use decode::{
     DEFAULT_MAX_LINE_BYTES, DecodeOptions, EARLIEST_TIMESTAMP_US, FIELDS, LineOrigin, MAX_CLOCK_SKEW_US,
     Presence, decode_line,
 };
-pub use event::{Event, IdHasher, IdSet, StoredIds, event_id_hex, format_event_id};
+pub use event::{Event, IdHasher, IdSet, Lookup, StoredIds, event_id_hex, format_event_id};
 pub use reject::{Reject, RejectReason, escape_raw};
 pub use types::{DeployedBy, Environment, EventType, ParseEnumError, RepositorySource, Status};
 

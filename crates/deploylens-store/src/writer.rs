@@ -306,32 +306,55 @@ impl Store {
             .run(async move { store.put(&target, bytes.into()).await });
     }
 
-    /// The ids of this collector's stored events, to drop repeats before they are written.
-    /// Other collectors' events are not loaded: this memory does not grow with their history.
+    /// The ids of this collector's stored events, to drop repeats before they are written, in
+    /// their compact form (about 4 bytes each, see [`deploylens_model::StoredIds`]). Other
+    /// collectors' events are not loaded: this memory does not grow with their history.
     pub fn event_ids(&self) -> Result<deploylens_model::StoredIds, StoreError> {
-        let own: Vec<&DataFile> = self.own_files(Table::Events).collect();
+        let mut ids = deploylens_model::StoredIds::with_capacity(self.own_event_rows() as usize);
+        self.for_each_own_id(|id| ids.insert(id))?;
+        Ok(ids)
+    }
+
+    /// The same ids whole (16 bytes each and a hash table's slack): what an unsure answer of
+    /// [`event_ids`](Self::event_ids) is settled with.
+    pub fn event_ids_exact(&self) -> Result<deploylens_model::IdSet, StoreError> {
+        let mut ids = deploylens_model::IdSet::with_capacity_and_hasher(
+            self.own_event_rows() as usize,
+            Default::default(),
+        );
+        self.for_each_own_id(|id| {
+            ids.insert(id);
+        })?;
+        Ok(ids)
+    }
+
+    fn own_event_rows(&self) -> u64 {
+        self.own_files(Table::Events).map(|f| f.rows).sum()
+    }
+
+    /// Every id of this collector's stored events (a damaged file's are left out: its lines
+    /// are read again), one file at a time.
+    fn for_each_own_id(&self, mut f: impl FnMut(u128)) -> Result<(), StoreError> {
         let damaged: Vec<&str> = self
             .repairs
             .iter()
             .flat_map(|r| r.replaces.iter().map(|(_, p)| p.as_str()))
             .collect();
-        let rows: u64 = own.iter().map(|f| f.rows).sum();
-        let mut ids = deploylens_model::StoredIds::with_capacity(rows as usize);
-        for f in own {
-            if damaged.contains(&f.path.as_str()) || f.rows == 0 {
+        for file in self.own_files(Table::Events) {
+            if damaged.contains(&file.path.as_str()) || file.rows == 0 {
                 continue;
             }
-            let bytes = self.blocking.run(delta::get(&self.events, &f.path))?;
-            for batch in delta::decode(&f.path, bytes, Some(&[0]))? {
+            let bytes = self.blocking.run(delta::get(&self.events, &file.path))?;
+            for batch in delta::decode(&file.path, bytes, Some(&[0]))? {
                 let column = batch.column(0).as_string::<i32>();
                 for i in 0..column.len() {
                     if let Ok(id) = u128::from_str_radix(column.value(i), 16) {
-                        ids.insert(id);
+                        f(id);
                     }
                 }
             }
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Commits rows and the read state they reach, exactly once (see the module

@@ -349,7 +349,9 @@ def live_refresh(a, cdp, out, ms):
     choose(cdp, {"#filter-repository": "", "#filter-window": "24h"}, check="filters back to all repositories, 24h")
     evaluate(cdp, "window.__dlSameDocument = true")
     before = evaluate(cdp, "({ renders: Number(document.body.dataset.renders), generation: Number(document.body.dataset.generation ?? -1) })")
-    unique = f"unique-{secrets.token_hex(8)} connection refused"
+    # Markup in an error message is text to the page: it must show, never run or render.
+    unique = (f"unique-{secrets.token_hex(8)} <img src=x onerror=\"window.__dlInjected=1\">"
+              "<script>window.__dlInjected=2</script> connection refused")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     line = json.dumps({"timestamp": now, "event_type": "deployment", "repository": a.repository, "environment": "production",
                        "version": "9.9.9", "status": "failure", "duration_seconds": 12.5, "errors": [unique],
@@ -362,6 +364,10 @@ def live_refresh(a, cdp, out, ms):
     wait_for(cdp, """[...document.querySelectorAll('section.panel[data-panel="failures"] td[data-column="error"]')].some(td => td.textContent.includes(%s))""" % json.dumps(unique),
              30, "an appended failure appears in the failures panel")
     ms["live_refresh"] = (time.monotonic() - t0) * 1e3
+    injected = evaluate(cdp, """({ ran: window.__dlInjected ?? null,
+        elements: document.querySelectorAll('section.panel img, section.panel script').length })""")
+    expect(injected["ran"] is None and injected["elements"] == 0,
+           "markup in an error message is shown as text, not run or rendered", json.dumps(injected))
     after = evaluate(cdp, "({ same: window.__dlSameDocument === true, renders: Number(document.body.dataset.renders), generation: Number(document.body.dataset.generation ?? -1) })")
     expect(after["same"], "the live refresh does not reload the page")
     expect(after["renders"] > before["renders"] and after["generation"] > before["generation"], "the live refresh re-renders a newer generation",

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
 use deploylens_model::batch::{EventBatchBuilder, RejectBatchBuilder};
-use deploylens_model::{IdSet, StoredIds};
+use deploylens_model::{IdSet, Lookup, StoredIds};
 use deploylens_store::{CommitBatch, Repair, SourceCheckpoint, SourceRange, Store, StoreError};
 
 /// What has been read but not committed yet: the rows, and the positions they reach.
@@ -82,6 +82,8 @@ pub(crate) struct Committer {
     checkpoints: BTreeMap<String, SourceCheckpoint>,
     in_flight: Option<InFlight>,
     commit_rows: usize,
+    /// Commits that landed while settling an unsure id, not yet counted by a caller.
+    landed_early: u64,
 }
 
 impl Committer {
@@ -94,6 +96,7 @@ impl Committer {
             checkpoints,
             in_flight: None,
             commit_rows,
+            landed_early: 0,
         })
     }
 
@@ -124,9 +127,31 @@ impl Committer {
             .or_else(|| self.checkpoints.get(path))
     }
 
-    /// Whether an event is stored or on its way to be.
-    pub(crate) fn knows(&self, id: &u128) -> bool {
-        self.ids.contains(id) || self.in_flight.as_ref().is_some_and(|f| f.ids.contains(id))
+    /// Whether an event is stored or on its way to be. An unsure answer of the compact ids is
+    /// settled once and for all: the commit in flight lands, and every stored id is loaded
+    /// whole.
+    pub(crate) fn knows(&mut self, id: &u128) -> Result<bool, StoreError> {
+        if self.in_flight.as_ref().is_some_and(|f| f.ids.contains(id)) {
+            return Ok(true);
+        }
+        match self.ids.lookup(id) {
+            Lookup::Present => Ok(true),
+            Lookup::Absent => Ok(false),
+            Lookup::Unsure => {
+                self.landed_early += self.land_flight()?;
+                let Some(store) = self.store.as_ref() else {
+                    return Err(StoreError::Io {
+                        action: "reading the stored ids of",
+                        path: self.root(),
+                        source: std::io::Error::other("the store is held by a commit that never landed"),
+                    });
+                };
+                tracing::info!("a stored event may repeat: loading every stored id whole to decide");
+                let all = store.event_ids_exact()?;
+                self.ids.make_exact(all);
+                Ok(self.ids.lookup(id) == Lookup::Present)
+            }
+        }
     }
 
     fn root(&self) -> std::path::PathBuf {
@@ -197,6 +222,11 @@ impl Committer {
     /// read positions are the committed ones; if it failed, they will be read again. Returns
     /// how many commits landed (0 or 1).
     pub(crate) fn land(&mut self) -> Result<u64, StoreError> {
+        let early = std::mem::take(&mut self.landed_early);
+        Ok(early + self.land_flight()?)
+    }
+
+    fn land_flight(&mut self) -> Result<u64, StoreError> {
         let Some(flight) = self.in_flight.take() else {
             return Ok(0);
         };

@@ -124,17 +124,35 @@ impl Sink<'_> {
     /// the builders run on two threads; matching duplicates runs in between, in line order, so
     /// the first copy of an event is the one kept.
     pub(crate) fn flush(&mut self) {
-        if self.run.lines.is_empty() {
+        // After an error nothing more is kept: the ingest stops and the lines are read again.
+        if self.run.lines.is_empty() || self.error.is_some() {
             return;
         }
         let lines = std::mem::take(&mut self.run.lines);
         let decoded = lines.decode(self.repository);
+        // Whether each event is stored, decided before anything changes: if the store cannot
+        // say, nothing of these lines is kept, and they are read again.
+        let mut stored = vec![false; decoded.len()];
+        if self.want != Want::Rejects {
+            for (i, outcome) in decoded.iter().enumerate() {
+                if let Ok(Some((_, id))) = outcome {
+                    match self.committer.knows(id) {
+                        Ok(known) => stored[i] = known,
+                        Err(e) => {
+                            self.error = Some(SinkError::Commit(e));
+                            self.run.lines = lines.cleared();
+                            return;
+                        }
+                    }
+                }
+            }
+        }
         let mut keep = vec![false; decoded.len()];
         for (i, (l, outcome)) in lines.lines.iter().zip(&decoded).enumerate() {
             match outcome {
                 Ok(Some(_)) if self.want == Want::Rejects => {}
                 Ok(Some((_, id))) => {
-                    if !self.committer.knows(id) && self.run.pending.ids.insert(*id) {
+                    if !stored[i] && self.run.pending.ids.insert(*id) {
                         keep[i] = true;
                         self.run.report.events += 1;
                     } else {
@@ -208,6 +226,9 @@ impl LineSink for Sink<'_> {
     fn checkpoint(&mut self, at: ReadProgress) -> Result<(), SinkStop> {
         // The position covers every line before it: they go into this commit.
         self.flush();
+        if self.error.is_some() {
+            return Err(SinkStop);
+        }
         self.close_range(&at.generation);
         if self.stage {
             self.plan.generations[self.slot] = Some(at.generation);
