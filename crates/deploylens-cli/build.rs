@@ -8,7 +8,10 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var("PROFILE").as_deref() == Ok("release") && cfg!(target_os = "linux") {
+    // `PROFILE` is "release" for the profiles that inherit it too; one with debug information
+    // (`--profile profiling`, for perf) keeps its symbols.
+    let with_debug_info = std::env::var("DEBUG").as_deref() == Ok("true");
+    if std::env::var("PROFILE").as_deref() == Ok("release") && !with_debug_info && cfg!(target_os = "linux") {
         println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
         println!("cargo:rustc-link-arg-bins=-Wl,--strip-all");
     }
