@@ -176,7 +176,7 @@ pub enum Lookup {
     /// Stored.
     Present,
     /// A stored id shares its first 48 bits: the exact ids must decide
-    /// ([`StoredIds::make_exact`]). About one new id in 28 million per million stored, and
+    /// ([`StoredIds::make_exact`]). About one new id in 280 million per million stored, and
     /// every repeat of an event stored before the last merge.
     Unsure,
 }

@@ -256,7 +256,7 @@ enum Shown {
     Percent,
     /// Numeric `*_seconds`: [`human_seconds`].
     Seconds,
-    /// Other floats: two decimals, or four significant ones below 1.
+    /// Other floats: two decimals, or four below 1.
     Decimal,
     /// As Arrow displays it (timestamps cut to the second by the format options).
     Plain,
@@ -296,7 +296,7 @@ fn numbers_as_text(column: &ArrayRef, how: Shown) -> Result<Option<Vec<String>>,
                     Shown::Percent => format!("{}%", trim_decimals(x * 100.0, 1)),
                     Shown::Seconds => human_seconds(x),
                     Shown::Decimal if x.abs() >= 1.0 || x == 0.0 => trim_decimals(x, 2),
-                    Shown::Decimal => format!("{}", format!("{x:.4}").parse::<f64>().unwrap_or(x)),
+                    Shown::Decimal => trim_decimals(x, 4),
                     Shown::Plain => String::new(),
                 },
             })

@@ -229,15 +229,7 @@ impl Engine {
 
     /// Opens an engine over a snapshot already read: its tables, views and functions.
     pub async fn from_snapshot(snapshot: StoreSnapshot, opts: EngineOptions) -> Result<Engine, QueryError> {
-        let ctx = session(opts)?;
-        if let Some((url, store)) = &snapshot.object_store {
-            ctx.register_object_store(url, store.clone());
-        }
-        let mut engine = Engine {
-            ctx,
-            snapshot,
-            tables: Vec::new(),
-        };
+        let mut engine = Engine::bare(snapshot, opts)?;
         let events = table(&engine.snapshot.event_files(), events_schema()).await?;
         engine.add_table("events", events)?;
         let rejects = table(&engine.snapshot.reject_files(), rejects_schema()).await?;
@@ -246,18 +238,23 @@ impl Engine {
         Ok(engine)
     }
 
+    /// A session over `snapshot` that can read its object store, with no table yet.
+    fn bare(snapshot: StoreSnapshot, opts: EngineOptions) -> Result<Engine, QueryError> {
+        let ctx = session(opts)?;
+        if let Some((url, store)) = &snapshot.object_store {
+            ctx.register_object_store(url, store.clone());
+        }
+        Ok(Engine {
+            ctx,
+            snapshot,
+            tables: Vec::new(),
+        })
+    }
+
     /// An engine over the same snapshot with other limits. It shares the tables and the views,
     /// so a view computed by one is not computed again by the other.
     pub fn sibling(&self, opts: EngineOptions) -> Result<Engine, QueryError> {
-        let ctx = session(opts)?;
-        if let Some((url, store)) = &self.snapshot.object_store {
-            ctx.register_object_store(url, store.clone());
-        }
-        let mut engine = Engine {
-            ctx,
-            snapshot: self.snapshot.clone(),
-            tables: Vec::new(),
-        };
+        let mut engine = Engine::bare(self.snapshot.clone(), opts)?;
         for (name, provider) in &self.tables {
             engine.add_table(name, provider.clone())?;
         }
@@ -272,15 +269,7 @@ impl Engine {
         if scope.is_all() {
             return self.sibling(opts);
         }
-        let ctx = session(opts)?;
-        if let Some((url, store)) = &self.snapshot.object_store {
-            ctx.register_object_store(url, store.clone());
-        }
-        let mut engine = Engine {
-            ctx,
-            snapshot: self.snapshot.clone(),
-            tables: Vec::new(),
-        };
+        let mut engine = Engine::bare(self.snapshot.clone(), opts)?;
         for (name, provider) in self
             .tables
             .iter()
